@@ -1,0 +1,101 @@
+"""Settings in one place, read from the environment and an optional `.env` file.
+
+Every knob the app, the CLI and the tests use lives here; nothing else reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Provider = Literal["auto", "ollama", "openai", "local"]
+
+
+class Settings(BaseSettings):
+    """Runtime settings. Environment variable names are given by each field's aliases."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    llm_provider: Provider = Field(
+        "auto",
+        validation_alias=AliasChoices("LLM_PROVIDER", "llm_provider"),
+        description="auto: Ollama when it answers with the model, else the built-in model.",
+    )
+    ollama_base_url: str = Field(
+        "http://localhost:11434",
+        validation_alias=AliasChoices("OLLAMA_BASE_URL", "OLLAMA_HOST", "ollama_base_url"),
+    )
+    ollama_model: str = Field(
+        "llama3.1", validation_alias=AliasChoices("OLLAMA_MODEL", "ollama_model")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_model: str = Field("llama3.1", validation_alias=AliasChoices("OPENAI_MODEL", "openai_model"))
+    openai_structured_method: Literal["auto", "json_schema", "function_calling"] = Field(
+        "auto",
+        validation_alias=AliasChoices("OPENAI_STRUCTURED_METHOD", "openai_structured_method"),
+        description="llama.cpp's server rejects json_schema response formats; function_calling works there.",
+    )
+    local_model: Literal["smollm2", "gemma3"] = Field(
+        "smollm2", validation_alias=AliasChoices("LOCAL_MODEL", "local_model")
+    )
+    request_timeout: float = Field(
+        600.0,
+        validation_alias=AliasChoices("LLM_TIMEOUT", "request_timeout"),
+        description="Seconds to wait for one model reply; generous because slow laptops are slow.",
+    )
+    llm_retries: int = Field(3, validation_alias=AliasChoices("LLM_RETRIES", "llm_retries"))
+    temperature: float = Field(0.8, validation_alias=AliasChoices("TEMPERATURE", "temperature"))
+    data_dir: Path = Field(Path("data"), validation_alias=AliasChoices("DATA_DIR", "data_dir"))
+    sample_size: int = Field(10, validation_alias=AliasChoices("SAMPLE_SIZE", "sample_size"))
+    max_rows: int = Field(100_000, validation_alias=AliasChoices("MAX_ROWS", "max_rows"))
+    concurrency: int = Field(
+        4,
+        validation_alias=AliasChoices("OLLAMA_NUM_PARALLEL", "CONCURRENCY", "concurrency"),
+        description="Requests in flight during generation.",
+    )
+    judge_full_run: bool = Field(
+        True,
+        validation_alias=AliasChoices("JUDGE_FULL_RUN", "judge_full_run"),
+        description="Blind-relabel every row of a full run, not only the sample.",
+    )
+    max_message_chars: int = Field(
+        8_000, validation_alias=AliasChoices("MAX_MESSAGE_CHARS", "max_message_chars")
+    )
+
+    @field_validator("ollama_base_url")
+    @classmethod
+    def _with_scheme(cls, v: str) -> str:
+        # OLLAMA_HOST is often written as "127.0.0.1:11434" or "0.0.0.0".
+        v = v.strip().rstrip("/")
+        if not v.startswith(("http://", "https://")):
+            v = "http://" + v
+        host = v.split("://", 1)[1]
+        if ":" not in host:
+            v += ":11434"
+        return v.replace("://0.0.0.0", "://127.0.0.1")
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.data_dir / "checkpoints.sqlite"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

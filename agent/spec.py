@@ -1,0 +1,389 @@
+"""The dataset contract: the single source of truth for sampling, full runs, the card and the CLI.
+
+A `DatasetSpec` is immutable in spirit: every edit goes through `apply_edits`, which returns a new
+version, and `spec_diff` renders what changed in words a person can read.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+MAX_LABELS = 50
+LENGTH_BANDS: dict[str, tuple[int, int]] = {
+    "short": (10, 40),
+    "medium": (40, 120),
+    "long": (120, 300),
+}
+LengthBand = Literal["short", "medium", "long"]
+
+
+class SpecError(ValueError):
+    """A contract that cannot be: the message is written for the user."""
+
+
+def clean_label(name: str) -> str:
+    """Normalise a label name: lower-case, words joined by hyphens, no markup or path separators."""
+    name = re.sub(r"<[^>]*>", " ", str(name))
+    name = re.sub(r"[^\w\s-]", " ", name.lower(), flags=re.UNICODE)
+    return re.sub(r"[\s_-]+", "-", name).strip("-")[:40]
+
+
+class Label(BaseModel):
+    name: str = Field(description="Short label name, lower-case, words joined by hyphens.")
+    definition: str = Field(description="One sentence saying which texts get this label.")
+
+    @field_validator("name")
+    @classmethod
+    def _clean(cls, v: str) -> str:
+        return clean_label(v)
+
+
+class Style(BaseModel):
+    topics: list[str] = Field(default_factory=list, description="Topics or sub-topics to cover.")
+    length: LengthBand = Field("medium", description="Length band of each text.")
+    tones: list[str] = Field(default_factory=lambda: ["neutral"], description="Tones to vary over.")
+    clarity: list[str] = Field(
+        default_factory=lambda: ["clear", "understandable with some effort"],
+        description="How clearly each text expresses its label.",
+    )
+
+
+class DatasetSpec(BaseModel):
+    """The contract the user approves; versioned."""
+
+    version: int = 1
+    task: Literal["textcat"] = "textcat"
+    name: str = Field("synthetic-dataset", description="Folder and repo-friendly dataset name.")
+    description: str
+    labels: list[Label]
+    multi_label: bool = False
+    mix: dict[str, float] = Field(
+        default_factory=dict, description="Target share per label; sums to 1. Empty means uniform."
+    )
+    language: str = "English"
+    size: int = 100
+    style: Style = Field(default_factory=Style)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        slug = re.sub(r"[^a-z0-9-]+", "-", v.lower()).strip("-")[:60]
+        return slug or "synthetic-dataset"
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetSpec:
+        names = [label.name for label in self.labels]
+        if any(not n for n in names):
+            raise SpecError("Every label needs a name; one of them is empty.")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise SpecError(f"Label names must be unique; repeated: {', '.join(dupes)}.")
+        if len(names) < 2:
+            raise SpecError("A classification dataset needs at least two labels.")
+        if len(names) > MAX_LABELS:
+            raise SpecError(f"At most {MAX_LABELS} labels are supported; this contract has {len(names)}.")
+        if self.size < 1:
+            raise SpecError(f"The size must be at least 1 row; {self.size} was asked for.")
+        unknown = set(self.mix) - set(names)
+        if unknown:
+            raise SpecError(f"The label mix names labels that do not exist: {', '.join(sorted(unknown))}.")
+        self.mix = normalise_mix(self.mix, names)
+        return self
+
+    @property
+    def label_names(self) -> list[str]:
+        return [label.name for label in self.labels]
+
+    def definition(self, name: str) -> str:
+        return next(label.definition for label in self.labels if label.name == name)
+
+
+def make_spec(data: dict) -> DatasetSpec:
+    """Validate a contract, turning pydantic's report into one readable SpecError."""
+    try:
+        return DatasetSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = str(err.get("ctx", {}).get("error") or err["msg"])
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        raise SpecError(msg if "ctx" in err else f"{where}: {msg}") from None
+
+
+def normalise_mix(mix: dict[str, float], names: list[str]) -> dict[str, float]:
+    """Shares for every label in contract order, summing to 1 (uniform where none are given)."""
+    raw = {n: max(0.0, float(mix.get(n, 0.0))) for n in names}
+    if not any(raw.values()):
+        raw = dict.fromkeys(names, 1.0)
+    elif any(n not in mix for n in names):
+        # Labels with no share get the mean of the given ones, so a new label is not starved.
+        given = [v for n, v in raw.items() if n in mix]
+        mean = sum(given) / len(given) if given else 1.0
+        raw = {n: (raw[n] if n in mix else mean) for n in names}
+    total = sum(raw.values())
+    return {n: round(v / total, 4) for n, v in raw.items()}
+
+
+def check_size(size: int, max_rows: int) -> int:
+    if size < 1:
+        raise SpecError(f"The size must be at least 1 row; {size:,} was asked for.")
+    if size > max_rows:
+        raise SpecError(f"The size can be at most {max_rows:,} rows; {size:,} was asked for.")
+    return size
+
+
+def proposal_to_spec(
+    *,
+    description: str,
+    name: str,
+    labels: list[Label],
+    multi_label: bool,
+    language: str,
+    size: int,
+    style: Style,
+    max_rows: int,
+) -> tuple[DatasetSpec, list[str]]:
+    """Build a first contract from a model's proposal, repairing what a model gets wrong.
+
+    Returns the spec and notes about what was repaired (duplicate or empty labels, size out of range),
+    so the chat can say so rather than hide it.
+    """
+    notes: list[str] = []
+    seen: set[str] = set()
+    kept: list[Label] = []
+    for label in labels:
+        if not label.name:
+            notes.append("dropped a label with an empty name")
+            continue
+        if label.name in seen:
+            notes.append(f"merged the repeated label “{label.name}”")
+            continue
+        seen.add(label.name)
+        kept.append(label)
+    if len(kept) < 2:
+        raise SpecError("The proposal had fewer than two usable labels.")
+    clamped = min(max(size, 1), max_rows)
+    if clamped != size:
+        notes.append(f"size {size:,} is out of range, using {clamped:,}")
+    spec = make_spec(
+        {
+            "description": description[:2000],
+            "name": name,
+            "labels": [lb.model_dump() for lb in kept[:MAX_LABELS]],
+            "multi_label": multi_label,
+            "language": language or "English",
+            "size": clamped,
+            "style": style.model_dump(),
+        }
+    )
+    return spec, notes
+
+
+# --- edits -------------------------------------------------------------------------------------
+
+EditOp = Literal[
+    "more_of_label",
+    "less_of_label",
+    "set_label_share",
+    "add_label",
+    "remove_label",
+    "rename_label",
+    "redefine_label",
+    "set_size",
+    "set_language",
+    "set_length",
+    "add_topic",
+    "remove_topic",
+    "set_tone",
+    "set_multi_label",
+]
+
+
+class SpecEdit(BaseModel):
+    """One typed change to the contract. Only the fields the operation needs are set."""
+
+    op: EditOp = Field(
+        description=(
+            "more_of_label/less_of_label: shift the mix toward/away from `label`; "
+            "set_label_share: `label` gets `share` (0-1); add_label: new `label` with `definition`; "
+            "remove_label; rename_label: `label` becomes `new_name`; redefine_label: new `definition`; "
+            "set_size: `number`; set_language: `value`; set_length: `value` short|medium|long; "
+            "add_topic/remove_topic: `value`; set_tone: `value`; set_multi_label: `value` yes|no."
+        )
+    )
+    label: str | None = Field(None, description="The label the edit is about, if any.")
+    new_name: str | None = Field(None, description="New label name, for rename_label.")
+    definition: str | None = Field(None, description="Label definition, for add/redefine_label.")
+    share: float | None = Field(None, description="Target share between 0 and 1, for set_label_share.")
+    number: int | None = Field(None, description="Number of rows, for set_size.")
+    value: str | None = Field(None, description="Text value for language, length, topic, tone.")
+
+
+def _find_label(spec: DatasetSpec, name: str | None) -> str:
+    wanted = clean_label(name or "")
+    names = spec.label_names
+    if wanted in names:
+        return wanted
+    # "negative reviews" → "negative"; "neg" → "negative"
+    for n in names:
+        if n and (n in wanted or wanted.startswith(n) or n.startswith(wanted)) and wanted:
+            return n
+    raise SpecError(f"There is no label “{name}”. The labels are: {', '.join(names)}.")
+
+
+def _shift(mix: dict[str, float], label: str, share: float) -> dict[str, float]:
+    share = min(max(share, 0.0), 1.0)
+    others = {n: v for n, v in mix.items() if n != label}
+    rest = sum(others.values())
+    out = {}
+    for n in mix:
+        if n == label:
+            out[n] = share
+        elif rest > 0:
+            out[n] = mix[n] / rest * (1 - share)
+        else:
+            out[n] = (1 - share) / max(len(others), 1)
+    return out
+
+
+def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> DatasetSpec:
+    """Apply edits in order and return the next version. Raises SpecError with a readable reason."""
+    if not edits:
+        raise SpecError("No change was understood.")
+    data = spec.model_dump()
+    cur = spec
+    for e in edits:
+        data = cur.model_dump()
+        mix = dict(cur.mix)
+        if e.op in ("more_of_label", "less_of_label"):
+            name = _find_label(cur, e.label)
+            old = mix[name]
+            new = min(0.9, max(old * 1.5, old + 0.15)) if e.op == "more_of_label" else old / 2
+            data["mix"] = _shift(mix, name, new)
+        elif e.op == "set_label_share":
+            name = _find_label(cur, e.label)
+            if e.share is None:
+                raise SpecError("Say what share the label should have, for example 50 %.")
+            share = e.share / 100 if e.share > 1 else e.share
+            data["mix"] = _shift(mix, name, share)
+        elif e.op == "add_label":
+            name = clean_label(e.label or e.new_name or "")
+            if not name:
+                raise SpecError("The new label needs a name.")
+            if name in cur.label_names:
+                raise SpecError(f"There is already a label “{name}”.")
+            data["labels"].append(
+                {"name": name, "definition": e.definition or f"Texts about {name.replace('-', ' ')}."}
+            )
+            data["mix"] = _shift({**mix, name: 0.0}, name, 1 / (len(mix) + 1))
+        elif e.op == "remove_label":
+            name = _find_label(cur, e.label)
+            data["labels"] = [lb for lb in data["labels"] if lb["name"] != name]
+            data["mix"] = {n: v for n, v in mix.items() if n != name}
+        elif e.op == "rename_label":
+            name = _find_label(cur, e.label)
+            new = clean_label(e.new_name or "")
+            if not new:
+                raise SpecError("The new label name is empty.")
+            if new in cur.label_names and new != name:
+                raise SpecError(f"There is already a label “{new}”.")
+            for lb in data["labels"]:
+                if lb["name"] == name:
+                    lb["name"] = new
+            data["mix"] = {(new if n == name else n): v for n, v in mix.items()}
+        elif e.op == "redefine_label":
+            name = _find_label(cur, e.label)
+            if not e.definition:
+                raise SpecError("Say what the new definition should be.")
+            for lb in data["labels"]:
+                if lb["name"] == name:
+                    lb["definition"] = e.definition
+        elif e.op == "set_size":
+            if e.number is None:
+                raise SpecError("Say how many rows you want.")
+            data["size"] = check_size(int(e.number), max_rows)
+        elif e.op == "set_language":
+            if not (e.value or "").strip():
+                raise SpecError("Say which language the data should be in.")
+            data["language"] = e.value.strip().title()[:40]  # type: ignore[union-attr]
+        elif e.op == "set_length":
+            v = (e.value or "").lower().strip()
+            v = {"shorter": "short", "longer": "long"}.get(v, v)
+            if v not in LENGTH_BANDS:
+                raise SpecError("Length can be short, medium or long.")
+            data["style"]["length"] = v
+        elif e.op == "add_topic":
+            if not (e.value or "").strip():
+                raise SpecError("Say which topic to add.")
+            if e.value not in data["style"]["topics"]:
+                data["style"]["topics"].append(e.value.strip()[:80])  # type: ignore[union-attr]
+        elif e.op == "remove_topic":
+            data["style"]["topics"] = [t for t in data["style"]["topics"] if t != e.value]
+        elif e.op == "set_tone":
+            if not (e.value or "").strip():
+                raise SpecError("Say which tone you want.")
+            data["style"]["tones"] = [t.strip() for t in e.value.split(",") if t.strip()][:6]  # type: ignore[union-attr]
+        elif e.op == "set_multi_label":
+            data["multi_label"] = (e.value or "").lower() in ("yes", "true", "1", "multi", "on")
+        cur = make_spec(data)
+    data = cur.model_dump()
+    data["version"] = spec.version + 1
+    new_spec = make_spec(data)
+    if spec_diff(spec, new_spec) == []:
+        raise SpecError("That request would not change the contract.")
+    return new_spec
+
+
+# --- diff --------------------------------------------------------------------------------------
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f} %"
+
+
+def spec_diff(old: DatasetSpec, new: DatasetSpec) -> list[str]:
+    """Readable lines of what changed between two versions."""
+    lines: list[str] = []
+    old_l = {lb.name: lb.definition for lb in old.labels}
+    new_l = {lb.name: lb.definition for lb in new.labels}
+    for n in new_l:
+        if n not in old_l:
+            lines.append(f"+ label {n}: {new_l[n]}")
+        elif old_l[n] != new_l[n]:
+            lines.append(f"~ label {n}: “{old_l[n]}” → “{new_l[n]}”")
+    for n in old_l:
+        if n not in new_l:
+            lines.append(f"- label {n}")
+    for n in new.label_names:
+        a, b = old.mix.get(n), new.mix.get(n)
+        if a is not None and b is not None and abs(a - b) >= 0.005:
+            lines.append(f"~ mix {n}: {_pct(a)} → {_pct(b)}")
+    for field in ("size", "language", "multi_label"):
+        a, b = getattr(old, field), getattr(new, field)
+        if a != b:
+            lines.append(f"~ {field.replace('_', '-')}: {a} → {b}")
+    for field in ("length", "topics", "tones", "clarity"):
+        a, b = getattr(old.style, field), getattr(new.style, field)
+        if a != b:
+            show = (lambda v: ", ".join(v) if isinstance(v, list) else str(v))
+            lines.append(f"~ {field}: {show(a) or '—'} → {show(b) or '—'}")
+    return lines
+
+
+def render_spec(spec: DatasetSpec) -> str:
+    """The contract as Markdown for the chat and the card."""
+    rows = "\n".join(
+        f"| {lb.name} | {lb.definition} | {_pct(spec.mix[lb.name])} |" for lb in spec.labels
+    )
+    style = spec.style
+    return (
+        f"**{spec.name}** (contract v{spec.version}) — {spec.description}\n\n"
+        f"| label | definition | target share |\n|---|---|---|\n{rows}\n\n"
+        f"- task: text classification ({'multi-label' if spec.multi_label else 'single-label'})\n"
+        f"- language: {spec.language}\n- size: {spec.size:,} rows\n"
+        f"- length: {style.length} ({LENGTH_BANDS[style.length][0]}–{LENGTH_BANDS[style.length][1]} words)\n"
+        f"- topics: {', '.join(style.topics) or '—'}\n- tones: {', '.join(style.tones) or '—'}\n"
+        f"- clarity: {', '.join(style.clarity)}"
+    )

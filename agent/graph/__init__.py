@@ -1,0 +1,5 @@
+"""The conversation graph."""
+
+from agent.graph.graph import build_graph
+
+__all__ = ["build_graph"]

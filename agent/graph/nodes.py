@@ -1,0 +1,390 @@
+"""Graph nodes: short async functions. Approval points are `interrupt()` in tiny `review_*` nodes;
+every LLM call happens in another node, so re-running a review node on resume costs nothing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.config import get_config, get_stream_writer
+from langgraph.graph import END
+from langgraph.types import Command, interrupt
+
+from agent import prompts
+from agent.config import get_settings
+from agent.graph.state import State
+from agent.llm import LLMBadOutput, as_messages, get_chat_model, structured_call
+from agent.schemas import Clarification, CritiqueNotes, Intent, Proposal
+from agent.spec import (
+    DatasetSpec,
+    SpecEdit,
+    SpecError,
+    Style,
+    apply_edits,
+    check_size,
+    proposal_to_spec,
+    render_spec,
+    spec_diff,
+)
+from agent.tools import quality
+from agent.tools.export import export_dataset, zip_folder
+from agent.tools.generate import read_rows, run_generation
+
+JUST_GO = re.compile(r"\b(just go|go ahead|just do it|defaults?|surprise me|whatever)\b", re.I)
+APPROVE = re.compile(
+    r"^\s*(yes|y|ok|okay|sure|approve[d]?|looks good|lgtm|go|continue|da|oui|sí|si|ja|perfect)\W*$", re.I
+)
+CANCEL = re.compile(r"^\s*(cancel|stop|quit|abort|no thanks)\W*$", re.I)
+GENERATE_N = re.compile(r"\b(?:generate|make|produce|create|scale to)\s+(-?[\d][\d_,.]*)\s*(rows?)?\b", re.I)
+
+
+def _say(text: str, **kwargs: Any) -> AIMessage:
+    return AIMessage(content=text, additional_kwargs=kwargs)
+
+
+def _conversation(messages: list[AnyMessage], limit: int = 6000) -> str:
+    lines = []
+    for m in messages:
+        who = "user" if isinstance(m, HumanMessage) else "assistant"
+        lines.append(f"{who}: {m.content}")
+    return "\n".join(lines)[-limit:]
+
+
+def _thread_id() -> str:
+    return str(get_config()["configurable"].get("thread_id", "default"))
+
+
+def _spec(state: State) -> DatasetSpec:
+    return DatasetSpec.model_validate(state["spec"])
+
+
+# --- clarify and propose -----------------------------------------------------------------------
+
+
+async def clarify(state: State) -> Command[Literal["ask_user", "propose", "review_contract"]]:
+    """Ask at most two short questions, unless the request is clear or the user says "just go"."""
+    if state.get("spec"):
+        return Command(goto="review_contract", update={"stage": "contract"})
+    rounds = state.get("clarify_rounds", 0)
+    last = next((m for m in reversed(state["messages"]) if isinstance(m, HumanMessage)), None)
+    if rounds >= 2 or (last is not None and JUST_GO.search(str(last.content))):
+        return Command(goto="propose")
+    msgs = as_messages(
+        prompts.CLARIFY_SYSTEM.format(rounds=rounds),
+        prompts.CLARIFY_USER.format(conversation=_conversation(state["messages"])),
+    )
+    decision = await structured_call(get_chat_model("steer"), Clarification, msgs)
+    update: dict[str, Any] = {"user_language": decision.user_language or "English"}
+    if decision.ready or not decision.question.strip():
+        return Command(goto="propose", update=update)
+    update |= {
+        "clarify_rounds": rounds + 1,
+        "stage": "clarify",
+        "messages": [_say(decision.question.strip() + "\n\n(Or say “just go” and I will use sensible defaults.)")],
+    }
+    return Command(goto="ask_user", update=update)
+
+
+async def ask_user(state: State) -> Command[Literal["clarify"]]:
+    answer = interrupt({"kind": "question", "stage": "clarify"})
+    text = _reply_text(answer)
+    return Command(goto="clarify", update={"messages": [HumanMessage(content=text)]})
+
+
+async def propose(state: State) -> Command[Literal["review_contract"]]:
+    settings = get_settings()
+    msgs = as_messages(
+        prompts.PROPOSE_SYSTEM,
+        prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"])),
+    )
+    p = await structured_call(get_chat_model("steer"), Proposal, msgs)
+    description = next(
+        (str(m.content) for m in state["messages"] if isinstance(m, HumanMessage)), "A synthetic dataset."
+    )
+    spec, notes = proposal_to_spec(
+        description=description,
+        name=p.name,
+        labels=p.labels,
+        multi_label=p.multi_label,
+        language=p.language,
+        size=p.size,
+        style=Style(topics=p.topics[:8], length=p.length, tones=p.tones[:4] or ["neutral"]),
+        max_rows=settings.max_rows,
+    )
+    note = f"\n\n_Note: I {'; '.join(notes)}._" if notes else ""
+    text = (
+        f"Here is the proposed contract:\n\n{render_spec(spec)}{note}\n\n"
+        "Approve it to see a sample, or tell me what to change (e.g. “drop neutral”, “in Romanian”)."
+    )
+    return Command(
+        goto="review_contract",
+        update={
+            "spec": spec.model_dump(),
+            "history": [{"version": 1, "diff": ["first proposal"]}],
+            "stage": "contract",
+            "messages": [_say(text, kind="contract")],
+        },
+    )
+
+
+# --- review points: interrupt only ---------------------------------------------------------------
+
+
+def _reply_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("text"), str):
+        return value["text"]
+    raise ValueError(f"expected the user's text, got {type(value).__name__}")
+
+
+def _check_reply(value: Any) -> Any:
+    """Resume values are either the user's text or a button's {"action": …}."""
+    if isinstance(value, str) or (isinstance(value, dict) and ("action" in value or "text" in value)):
+        return value
+    raise ValueError(f"unexpected resume value: {value!r}")
+
+
+async def review_contract(state: State) -> Command[Literal["interpret"]]:
+    value = interrupt({"kind": "review", "stage": "contract", "version": state["spec"]["version"]})
+    return Command(goto="interpret", update={"reply": _check_reply(value), "stage": "contract"})
+
+
+async def review_sample(state: State) -> Command[Literal["interpret"]]:
+    value = interrupt({"kind": "review", "stage": "sample", "version": state["spec"]["version"]})
+    return Command(goto="interpret", update={"reply": _check_reply(value), "stage": "sample"})
+
+
+async def review_dataset(state: State) -> Command[Literal["interpret"]]:
+    value = interrupt({"kind": "review", "stage": "dataset", "run_dir": state.get("run_dir")})
+    return Command(goto="interpret", update={"reply": _check_reply(value), "stage": "dataset"})
+
+
+# --- interpret the user's reply ------------------------------------------------------------------
+
+REVIEW_NODE = {"contract": "review_contract", "sample": "review_sample", "dataset": "review_dataset"}
+NEXT_ON_APPROVE = {"contract": "sample", "sample": "scale", "dataset": "export"}
+
+
+def quick_intent(text: str) -> Intent | None:
+    """Unambiguous replies need no model (and tiny models get them wrong)."""
+    if APPROVE.match(text):
+        return Intent(kind="approve")
+    if CANCEL.match(text):
+        return Intent(kind="cancel")
+    m = GENERATE_N.search(text)
+    if m:
+        raw = m.group(1).replace(",", "").replace("_", "")
+        try:
+            return Intent(kind="generate", rows=int(float(raw)))
+        except ValueError:
+            return None
+    return None
+
+
+async def interpret(
+    state: State,
+) -> Command[Literal["review_contract", "review_sample", "review_dataset", "sample", "scale", "export", "__end__"]]:
+    stage = state.get("stage", "contract")
+    back = REVIEW_NODE.get(stage, "review_contract")
+    reply = state.get("reply")
+    spec = _spec(state)
+    settings = get_settings()
+    said: list[AnyMessage] = []
+    if isinstance(reply, dict) and "action" in reply:
+        intent = Intent(kind=reply["action"], rows=reply.get("rows"))
+    else:
+        text = _reply_text(reply)
+        said.append(HumanMessage(content=text))
+        intent = quick_intent(text)
+        if intent is None:
+            msgs = as_messages(
+                prompts.INTENT_SYSTEM.format(stage=stage, stage_help=prompts.STAGE_HELP[stage]),
+                prompts.INTENT_USER.format(contract=spec.model_dump_json(), reply=text),
+            )
+            try:
+                intent = await structured_call(get_chat_model("steer"), Intent, msgs)
+            except LLMBadOutput as exc:
+                return Command(goto=back, update={"messages": [*said, _say(str(exc))]})
+
+    if intent.kind == "approve":
+        return Command(goto=NEXT_ON_APPROVE[stage], update={"messages": said})
+    if intent.kind == "cancel":
+        msg = _say("Stopped. Your contract, samples and rows are kept; write again to start a new dataset.")
+        return Command(goto=END, update={"messages": [*said, msg], "stage": "cancelled"})
+    if intent.kind == "question":
+        answer = intent.answer.strip() or "I could not find an answer to that; the contract is unchanged."
+        return Command(goto=back, update={"messages": [*said, _say(answer)]})
+
+    edits = list(intent.edits)
+    if intent.kind == "generate" and intent.rows is not None and intent.rows != spec.size:
+        edits.append(SpecEdit(op="set_size", number=intent.rows))
+    if intent.kind == "edit" and intent.rows is not None and not edits:
+        edits.append(SpecEdit(op="set_size", number=intent.rows))
+    try:
+        if intent.kind == "generate" and intent.rows is not None:
+            check_size(intent.rows, settings.max_rows)
+        new = apply_edits(spec, edits, max_rows=settings.max_rows) if edits else spec
+    except SpecError as exc:
+        msg = _say(f"{exc} The contract is unchanged (v{spec.version}).")
+        return Command(goto=back, update={"messages": [*said, msg]})
+
+    update: dict[str, Any] = {"messages": said}
+    if new is not spec:
+        diff = spec_diff(spec, new)
+        history = [*state.get("history", []), {"version": new.version, "diff": diff}]
+        text = f"Contract v{spec.version} → v{new.version}:\n```diff\n" + "\n".join(diff) + "\n```"
+        update |= {
+            "spec": new.model_dump(),
+            "history": history,
+            "messages": [*said, _say(text, kind="diff")],
+            "refinements": state.get("refinements", 0) + (1 if intent.kind == "edit" else 0),
+        }
+    if intent.kind == "generate":
+        return Command(goto="scale", update=update)
+    # An edit: at the contract step show the new contract; later, make a new sample from it.
+    if stage == "contract":
+        update["messages"] = [*update["messages"], _say(render_spec(new), kind="contract")]
+        return Command(goto="review_contract", update=update)
+    return Command(goto="sample", update=update)
+
+
+# --- sample, critique, scale, export -------------------------------------------------------------
+
+
+def _run_root() -> Path:
+    return get_settings().runs_dir / re.sub(r"[^\w-]", "_", _thread_id())
+
+
+async def sample(state: State) -> Command[Literal["critique"]]:
+    settings = get_settings()
+    spec = _spec(state)
+    k = state.get("samples_made", 0) + 1
+    n = min(settings.sample_size, spec.size)
+    run_dir = _run_root() / f"sample-{k:03d}-v{spec.version}"
+    result = await run_generation(
+        spec,
+        n,
+        run_dir,
+        generator=get_chat_model("generate"),
+        judge=get_chat_model("judge"),
+        concurrency=settings.concurrency,
+        seed=1000 * spec.version + k,
+    )
+    rows = sorted(read_rows(result.run_dir), key=lambda r: r["row_id"])
+    return Command(goto="critique", update={"sample": rows, "samples_made": k})
+
+
+def _table(rows: list[dict[str, Any]], limit: int = 20) -> str:
+    out = ["| # | text | label | judge |", "|---|---|---|---|"]
+    for r in rows[:limit]:
+        text = r["text"].replace("|", "\\|").replace("\n", " ")
+        text = text[:220] + ("…" if len(text) > 220 else "")
+        label = ", ".join(quality.row_labels(r))
+        judge = r.get("judge_label") or ", ".join(r.get("judge_labels") or []) or "—"
+        out.append(f"| {r['row_id']} | {text} | {label} | {judge} |")
+    return "\n".join(out)
+
+
+async def critique(state: State) -> Command[Literal["review_sample"]]:
+    spec = _spec(state)
+    rows = state.get("sample", [])
+    fig = quality.figures(spec, rows)
+    notes: dict[str, list[str]] = {}
+    summary = {k: fig[k] for k in ("rows", "agreement", "duplicates", "mix")}
+    msgs = as_messages(
+        prompts.CRITIQUE_SYSTEM.format(
+            description=spec.description, user_language=state.get("user_language", "English")
+        ),
+        prompts.CRITIQUE_USER.format(figures=summary, rows="\n".join(f"- [{', '.join(quality.row_labels(r))}] {r['text'][:300]}" for r in rows[:10])),
+    )
+    try:
+        c = await structured_call(get_chat_model("judge"), CritiqueNotes, msgs)
+        notes = {"problems": c.problems, "suggestions": c.suggestions}
+    except LLMBadOutput:
+        notes = {"problems": ["(the judge's written notes could not be read this time)"]}
+    text = (
+        f"Sample {state.get('samples_made', 1)} (contract v{spec.version}):\n\n{_table(rows)}\n\n"
+        f"{quality.render_figures(fig, notes)}\n\n"
+        f"Approve to generate all {spec.size:,} rows, say “generate N” for another size, "
+        "or ask for changes (e.g. “make it more negative reviews”)."
+    )
+    return Command(
+        goto="review_sample",
+        update={"critique": fig | {"notes": notes}, "messages": [_say(text, kind="sample")], "stage": "sample"},
+    )
+
+
+async def scale(state: State) -> Command[Literal["review_dataset"]]:
+    settings = get_settings()
+    spec = _spec(state)
+    run_dir = _run_root() / f"full-v{spec.version}-n{spec.size}"
+    writer = get_stream_writer()
+    result = await run_generation(
+        spec,
+        spec.size,
+        run_dir,
+        generator=get_chat_model("generate"),
+        judge=get_chat_model("judge") if settings.judge_full_run else None,
+        concurrency=settings.concurrency,
+        seed=spec.version,
+        on_progress=lambda p: writer({"progress": p}),
+    )
+    fig = quality.figures(spec, read_rows(run_dir))
+    fig["failed"] = result.failed
+    fig["duplicates_replaced"] = result.progress["duplicates"]
+    fig["retries"] = result.progress["retries"]
+    short = f" ({result.failed} rows failed after retries)" if result.failed else ""
+    text = (
+        f"Generated {result.rows:,} of {spec.size:,} rows{short}; "
+        f"{result.progress['duplicates']} duplicates were replaced.\n\n"
+        f"{quality.render_figures(fig)}\n\nApprove to export the dataset folder, or cancel."
+    )
+    return Command(
+        goto="review_dataset",
+        update={"run_dir": str(run_dir), "critique": fig, "messages": [_say(text, kind="dataset")], "stage": "dataset"},
+    )
+
+
+async def export(state: State) -> Command[Literal["__end__"]]:
+    settings = get_settings()
+    spec = _spec(state)
+    out = Path(state.get("out_dir") or settings.datasets_dir / spec.name)
+    fig = state.get("critique", {})
+    metrics = {
+        k: fig[k]
+        for k in ("rows", "agreement", "duplicates", "duplicates_replaced", "failed", "retries")
+        if fig.get(k) is not None
+    }
+    metrics["samples"] = state.get("samples_made", 0)
+    metrics["refinements"] = state.get("refinements", 0)
+    folder = export_dataset(
+        spec,
+        read_rows(Path(state["run_dir"] or "")),
+        out,
+        model_info=_model_info(),
+        history=state.get("history", []),
+        metrics=metrics,
+    )
+    archive = zip_folder(folder)
+    text = (
+        f"Exported **{spec.name}** to `{folder}`.\n\n"
+        f"```python\nfrom datasets import load_dataset\nds = load_dataset({str(folder)!r})\n```"
+    )
+    return Command(
+        goto=END,
+        update={
+            "export_dir": str(folder),
+            "stage": "done",
+            "messages": [_say(text, kind="export", path=str(folder), archive=str(archive))],
+        },
+    )
+
+
+def _model_info() -> dict[str, str]:
+    settings = get_settings()
+    model = get_chat_model("generate")
+    name = getattr(model, "model", None) or getattr(model, "model_name", None) or type(model).__name__
+    return {"model": str(name), "backend": type(model).__name__, "temperature": str(settings.temperature)}

@@ -1,0 +1,38 @@
+"""Graph state. Everything here is JSON-friendly so the SQLite checkpoint can hold it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+Stage = Literal["clarify", "contract", "sample", "dataset", "done", "cancelled"]
+
+
+class State(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    """The chat transcript; `add_messages` appends (or replaces by id)."""
+    user_language: str
+    """The language the user writes in; replies the model writes use it. Overwritten."""
+    clarify_rounds: int
+    """Clarifying questions asked so far (at most two). Overwritten."""
+    spec: dict[str, Any] | None
+    """The current contract (`DatasetSpec.model_dump()`). Overwritten on every edit."""
+    history: list[dict[str, Any]]
+    """Contract versions: [{version, diff}] — nodes return the whole list. Overwritten."""
+    sample: list[dict[str, Any]]
+    """The latest sample's rows. Overwritten."""
+    samples_made: int
+    refinements: int
+    critique: dict[str, Any]
+    """Figures of the latest sample or full run. Overwritten."""
+    run_dir: str | None
+    """Folder of the latest full run (rows.jsonl). Overwritten."""
+    export_dir: str | None
+    out_dir: str | None
+    """Where the CLI asked the dataset to go (else `<data dir>/datasets/<name>`)."""
+    reply: Any
+    """The resume value of the last review interrupt, for `interpret`. Overwritten."""
+    stage: Stage
+    """The review point the conversation is at. Overwritten."""

@@ -1,0 +1,245 @@
+"""The one chat-model factory, health checks, and structured calls with retries and a tolerant fallback.
+
+Everything that talks to a model gets it from `get_chat_model`; tests swap the model here
+(`use_model`) and nowhere else. Every error a model server can raise is turned into an `LLMError`
+whose message is one sentence a user can act on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, TypeVar
+
+import httpx
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, ValidationError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from agent.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+Role = Literal["steer", "generate", "judge"]
+T = TypeVar("T", bound=BaseModel)
+
+
+class LLMError(RuntimeError):
+    """A model problem, phrased for the user (one sentence, with the fix when there is one)."""
+
+
+class LLMUnavailable(LLMError):
+    """The server is down, unreachable, refuses us, or lacks the model."""
+
+
+class LLMBadOutput(LLMError):
+    """The model kept answering with something that does not fit the schema."""
+
+
+_override: BaseChatModel | None = None
+_resolved_provider: str | None = None
+
+
+@contextlib.contextmanager
+def use_model(model: BaseChatModel) -> Iterator[BaseChatModel]:
+    """Make every role use `model` (tests, and the CLI's scripted runs)."""
+    global _override
+    old, _override = _override, model
+    try:
+        yield model
+    finally:
+        _override = old
+
+
+def set_provider(provider: str | None) -> None:
+    """Pin the provider chosen at start-up (by `resolve_provider`) for later `get_chat_model` calls."""
+    global _resolved_provider
+    _resolved_provider = provider
+
+
+def check_ollama(settings: Settings) -> str | None:
+    """None when Ollama answers and has the model; else one sentence saying what to do."""
+    url = settings.ollama_base_url
+    try:
+        resp = httpx.get(f"{url}/api/tags", timeout=5)
+        resp.raise_for_status()
+        names = [m.get("name", "") for m in resp.json().get("models", [])]
+    except (httpx.HTTPError, ValueError):
+        return f"Ollama is not answering at {url} — start it with `ollama serve` (or set OLLAMA_BASE_URL)."
+    want = settings.ollama_model
+    if not any(n == want or n.split(":")[0] == want or n == f"{want}:latest" for n in names):
+        return f"Ollama has no model “{want}” — run `ollama pull {want}`."
+    return None
+
+
+def resolve_provider(settings: Settings | None = None) -> tuple[str, str | None]:
+    """Pick the provider for `auto`; returns (provider, notice for the user or None)."""
+    settings = settings or get_settings()
+    if settings.llm_provider != "auto":
+        return settings.llm_provider, None
+    problem = check_ollama(settings)
+    if problem is None:
+        return "ollama", None
+    return "local", (
+        f"{problem} Meanwhile I am using the small built-in demo model: it proves the workflow, "
+        "but its data will be poor. For real data install Ollama and run "
+        f"`ollama pull {settings.ollama_model}`, then restart."
+    )
+
+
+def get_chat_model(role: Role = "steer", settings: Settings | None = None) -> BaseChatModel:
+    """The chat model for a role (steering, generation, judging)."""
+    if _override is not None:
+        return _override
+    settings = settings or get_settings()
+    provider = _resolved_provider or settings.llm_provider
+    if provider == "auto":
+        provider, _ = resolve_provider(settings)
+        set_provider(provider)
+    temperature = 0.2 if role in ("steer", "judge") else settings.temperature
+    if provider == "ollama":
+        from langchain_ollama import ChatOllama
+
+        return ChatOllama(
+            base_url=settings.ollama_base_url,
+            model=settings.ollama_model,
+            temperature=temperature,
+            client_kwargs={"timeout": settings.request_timeout},
+        )
+    if provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        if not settings.openai_base_url:
+            raise LLMUnavailable("LLM_PROVIDER=openai needs OPENAI_BASE_URL (for example http://localhost:8000/v1).")
+        return ChatOpenAI(
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]
+            model=settings.openai_model,
+            temperature=temperature,
+            timeout=settings.request_timeout,
+            max_retries=1,
+        )
+    if provider == "local":
+        from agent.backends.local import get_local_model
+
+        return get_local_model(settings.local_model, temperature=temperature)
+    raise LLMUnavailable(f"Unknown LLM provider “{provider}”: use auto, ollama, openai or local.")
+
+
+def friendly_error(exc: BaseException, settings: Settings | None = None) -> LLMError:
+    """Map any exception from a model call to an LLMError with an actionable sentence."""
+    if isinstance(exc, LLMError):
+        return exc
+    settings = settings or get_settings()
+    name = type(exc).__name__
+    text = str(exc)
+    status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(exc, httpx.ConnectError | ConnectionError) or name in ("APIConnectionError", "ConnectError"):
+        return LLMUnavailable(
+            f"The model server is not answering ({_where(settings)}) — start it (`ollama serve`) and press Retry."
+        )
+    if isinstance(exc, httpx.TimeoutException) or name in ("APITimeoutError", "ReadTimeout"):
+        return LLMUnavailable(
+            f"The model server took longer than {settings.request_timeout:.0f} s to answer — "
+            "raise LLM_TIMEOUT or try again."
+        )
+    if status == 401 or name == "AuthenticationError":
+        return LLMUnavailable("The model server refused the API key (401) — check OPENAI_API_KEY.")
+    if status == 404 or "not found" in text.lower():
+        model = settings.ollama_model
+        return LLMUnavailable(f"The model “{model}” was not found on the server — run `ollama pull {model}`.")
+    return LLMError(f"The model server failed ({name}): {text[:200]}")
+
+
+def _where(settings: Settings) -> str:
+    provider = _resolved_provider or settings.llm_provider
+    if provider == "openai":
+        return settings.openai_base_url or "OPENAI_BASE_URL"
+    return settings.ollama_base_url
+
+
+def _structured_runnable(model: BaseChatModel, schema: type[BaseModel]) -> Any:
+    kwargs: dict[str, Any] = {}
+    if type(model).__name__ == "ChatOpenAI":
+        method = get_settings().openai_structured_method
+        kwargs["method"] = "function_calling" if method == "auto" else method
+    return model.with_structured_output(schema, **kwargs)
+
+
+_JSON_BLOCK = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def parse_tolerant(text: str, schema: type[T]) -> T:
+    """Parse the first JSON object in free text into `schema` (code fences and chatter allowed)."""
+    match = _JSON_BLOCK.search(text or "")
+    if not match:
+        raise ValueError("no JSON object in the reply")
+    return schema.model_validate(json.loads(match.group(0)))
+
+
+_RETRYABLE = (ValidationError, ValueError, KeyError, TypeError)
+
+
+async def structured_call(
+    model: BaseChatModel,
+    schema: type[T],
+    messages: Sequence[BaseMessage],
+    *,
+    retries: int | None = None,
+) -> T:
+    """Ask for a `schema` object: schema-constrained first, retried, then a tolerant plain-text parse.
+
+    Raises LLMBadOutput when nothing usable came back, LLMUnavailable when the server is the problem.
+    """
+    retries = retries or get_settings().llm_retries
+    runnable = _structured_runnable(model, schema)
+    last: BaseException | None = None
+    try:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(retries),
+            wait=wait_exponential(multiplier=0.2, max=2),
+            retry=retry_if_exception_type(_RETRYABLE + (_OutputParserError,)),
+            reraise=True,
+        ):
+            with attempt:
+                result = await runnable.ainvoke(list(messages))
+                if isinstance(result, dict):
+                    result = schema.model_validate(result)
+                if not isinstance(result, schema):
+                    raise ValueError(f"expected {schema.__name__}, got {type(result).__name__}")
+                return result
+    except _RETRYABLE + (_OutputParserError,) as exc:
+        last = exc
+    except Exception as exc:
+        raise friendly_error(exc) from exc
+    # Tolerant fallback: ask in plain text with the schema spelled out, and dig the JSON out.
+    hint = SystemMessage(
+        content="Reply with one JSON object only, matching this JSON schema:\n"
+        + json.dumps(schema.model_json_schema())
+    )
+    try:
+        reply = await model.ainvoke([hint, *messages])
+        return parse_tolerant(str(reply.content), schema)
+    except _RETRYABLE as exc:
+        last = exc
+    except Exception as exc:
+        raise friendly_error(exc) from exc
+    log.warning("structured call for %s failed: %s", schema.__name__, last)
+    raise LLMBadOutput(
+        f"The model's reply could not be understood after {retries + 1} tries — "
+        "nothing was changed; please try again or rephrase."
+    )
+
+
+try:  # langchain's parser error lives in langchain_core; keep the import local to this module
+    from langchain_core.exceptions import OutputParserException as _OutputParserError
+except ImportError:  # pragma: no cover
+    _OutputParserError = ValueError  # type: ignore[misc,assignment]
+
+
+def as_messages(system: str, user: str) -> list[BaseMessage]:
+    return [SystemMessage(content=system), HumanMessage(content=user)]

@@ -1,0 +1,132 @@
+"""One conversation thread driven from outside the graph: the Chainlit app, the CLI and the tests.
+
+`Conversation.send` takes the user's text or a button's action, checks it, feeds it to the graph
+(as the first message, or as the resume value of the pending `interrupt()`), and yields events the
+caller renders: messages, progress, the pending prompt, errors. Any failure leaves the thread at its
+last checkpoint, so the next `send` (or Retry) carries on from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+
+from agent.config import Settings, get_settings
+from agent.graph import build_graph
+from agent.llm import LLMError, friendly_error
+
+log = logging.getLogger(__name__)
+
+EventKind = Literal["message", "progress", "prompt", "error"]
+
+
+@dataclass
+class Event:
+    kind: EventKind
+    text: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.asynccontextmanager
+async def open_graph(settings: Settings | None = None) -> AsyncIterator[CompiledStateGraph]:
+    """The graph with its SQLite checkpoint in the data directory, open for the app's lifetime."""
+    settings = settings or get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(settings.checkpoint_path)) as saver:
+        yield build_graph(saver)
+
+
+RETRY = {"action": "retry"}
+
+
+class Conversation:
+    def __init__(self, graph: CompiledStateGraph, thread_id: str) -> None:
+        self.graph = graph
+        self.thread_id = thread_id
+        self.config: dict[str, Any] = {"configurable": {"thread_id": thread_id}, "recursion_limit": 200}
+
+    async def state(self) -> Any:
+        return await self.graph.aget_state(self.config)  # type: ignore[arg-type]
+
+    async def pending_prompt(self) -> dict[str, Any] | None:
+        snap = await self.state()
+        return snap.interrupts[0].value if snap.interrupts else None
+
+    async def send(self, value: str | dict[str, Any], *, extra: dict[str, Any] | None = None) -> AsyncIterator[Event]:
+        """Feed the user's text (or an action dict) to the thread and yield what to show."""
+        settings = get_settings()
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                yield Event("error", "Your message is empty — tell me what dataset you need, or reply to my last question.")
+                return
+            if len(text) > settings.max_message_chars:
+                yield Event(
+                    "error",
+                    f"That message is {len(text):,} characters; the limit is {settings.max_message_chars:,}. "
+                    "Please shorten it — nothing was changed.",
+                )
+                return
+            value = text
+        snap = await self.state()
+        graph_input: Any
+        if snap.interrupts:
+            graph_input = Command(resume=value)
+        elif snap.next:
+            # A step failed earlier; carry on from it. Text typed meanwhile is not an answer to anything.
+            graph_input = None
+            if value != RETRY:
+                yield Event("message", "Picking up the step that did not finish before…")
+        elif isinstance(value, dict):
+            yield Event("error", "There is nothing to approve right now — describe the dataset you need.")
+            return
+        else:
+            graph_input = {
+                "messages": [HumanMessage(content=value)],
+                "spec": None,
+                "clarify_rounds": 0,
+                "sample": [],
+                "run_dir": None,
+                "export_dir": None,
+                "stage": "clarify",
+                **(extra or {}),
+            }
+        async for event in self._run(graph_input):
+            yield event
+
+    async def _run(self, graph_input: Any) -> AsyncIterator[Event]:
+        try:
+            async for mode, chunk in self.graph.astream(
+                graph_input,
+                self.config,  # type: ignore[arg-type]
+                stream_mode=["updates", "custom"],
+            ):
+                if mode == "custom" and isinstance(chunk, dict) and "progress" in chunk:
+                    yield Event("progress", data=chunk["progress"])
+                    continue
+                if mode != "updates" or not isinstance(chunk, dict):
+                    continue
+                for node, update in chunk.items():
+                    if node == "__interrupt__":
+                        for intr in update:
+                            yield Event("prompt", data=dict(intr.value))
+                        continue
+                    if not isinstance(update, dict):
+                        continue
+                    for msg in update.get("messages", []) or []:
+                        if isinstance(msg, AIMessage):
+                            yield Event("message", str(msg.content), data=dict(msg.additional_kwargs))
+        except LLMError as exc:
+            yield Event("error", f"{exc} Your conversation is saved — press Retry when ready.", {"retry": True})
+        except Exception as exc:  # any other failure: keep the thread, say what happened
+            log.exception("graph step failed")
+            err = friendly_error(exc)
+            yield Event("error", f"{err} Your conversation is saved — press Retry to try that step again.", {"retry": True})

@@ -1,0 +1,94 @@
+"""The whole conversation with a scripted model, read as a specification of the journey."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from agent.session import Conversation, Event, open_graph
+from agent.tools.generate import quotas
+
+DESCRIPTION = "A dataset covering customer reviews for an e-commerce website."
+
+
+async def say(conv: Conversation, value: str | dict[str, Any]) -> list[Event]:
+    return [e async for e in conv.send(value)]
+
+
+def texts(events: list[Event]) -> str:
+    return "\n".join(e.text for e in events)
+
+
+def prompt_stage(events: list[Event]) -> str | None:
+    prompts = [e for e in events if e.kind == "prompt"]
+    return prompts[-1].data.get("stage") if prompts else None
+
+
+async def test_description_to_exported_dataset(fake_model, settings_env: Path) -> None:
+    async with open_graph() as graph:
+        conv = Conversation(graph, "t1")
+
+        # description → one clarifying question
+        ev = await say(conv, DESCRIPTION)
+        assert "Which labels do you need?" in texts(ev)
+        assert prompt_stage(ev) == "clarify"
+
+        # answer → a contract to approve (labels with definitions, mix, size)
+        ev = await say(conv, "positive, negative and neutral")
+        assert prompt_stage(ev) == "contract"
+        assert "The customer is unhappy." in texts(ev) and "33 %" in texts(ev)
+
+        # approve → sample of 10 rows with a critique
+        ev = await say(conv, {"action": "approve"})
+        assert prompt_stage(ev) == "sample"
+        assert "Critique" in texts(ev) and "judge agrees on 100 %" in texts(ev)
+        first = (await conv.state()).values["sample"]
+        assert len(first) == 10
+        before = Counter(r["label"] for r in first)["negative"]
+
+        # "make it more negative reviews" → the mix moves toward negative → more negative rows
+        ev = await say(conv, "make it more negative reviews")
+        assert "~ mix negative: 33 % → 50 %" in texts(ev)
+        assert prompt_stage(ev) == "sample"
+        state = (await conv.state()).values
+        assert state["spec"]["version"] == 2 and state["spec"]["mix"]["negative"] == 0.5
+        after = Counter(r["label"] for r in state["sample"])["negative"]
+        assert after > before
+
+        # "generate 50" → full run → review → approve → export
+        ev = await say(conv, "generate 50")
+        assert prompt_stage(ev) == "dataset"
+        assert "~ size: 100 → 50" in texts(ev)
+        ev = await say(conv, {"action": "approve"})
+        state = (await conv.state()).values
+        assert state["stage"] == "done"
+
+    folder = Path(state["export_dir"])
+    ds = datasets.load_dataset(str(folder))["train"]
+    assert ds.num_rows == 50
+    names = ds.features["label"].names
+    assert names == ["positive", "negative", "neutral"]
+    counts = Counter(names[i] for i in ds["label"])
+    want = quotas(state["spec"]["mix"], 50)
+    for label, quota in want.items():
+        assert abs(counts[label] - quota) <= 1, (label, counts, want)
+    assert (folder / "spec.json").exists() and (folder / "README.md").exists()
+
+
+async def test_resume_on_a_fresh_graph_after_interruption(fake_model, settings_env: Path) -> None:
+    async with open_graph() as graph:
+        conv = Conversation(graph, "t2")
+        await say(conv, DESCRIPTION + " just go")
+        assert (await conv.pending_prompt())["stage"] == "contract"
+    # The app restarts: a new graph on the same checkpoint file continues the same thread.
+    async with open_graph() as graph:
+        conv = Conversation(graph, "t2")
+        assert (await conv.pending_prompt())["stage"] == "contract"
+        ev = await say(conv, "yes")
+        assert prompt_stage(ev) == "sample"
+        ev = await say(conv, "generate 12")
+        ev = await say(conv, {"action": "approve"})
+        assert (await conv.state()).values["stage"] == "done"

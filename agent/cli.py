@@ -1,0 +1,143 @@
+"""Headless runs: the same graph as the chat, with approvals answered automatically (`--yes`).
+
+    python -m agent generate --description "customer reviews for a shop" --rows 200 --yes
+    python -m agent generate --spec data/datasets/x/spec.json --yes
+
+Progress goes to stderr; the output folder is the last line of stdout; failures exit non-zero
+with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from agent.config import get_settings
+from agent.llm import resolve_provider, set_provider
+from agent.session import Conversation, open_graph
+from agent.spec import SpecError, make_spec
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build synthetic datasets.")
+err = Console(stderr=True)
+
+
+class CliFailure(Exception):
+    pass
+
+
+def _answer(prompt: dict[str, Any], rows: int | None, yes: bool, state: dict[str, Any]) -> Any:
+    stage = prompt.get("stage")
+    if stage == "clarify":
+        return "just go"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CliFailure("approvals need --yes when not run in a terminal")
+        question = {"contract": "Approve this contract?", "sample": "Generate the full dataset?", "dataset": "Export it?"}
+        if not typer.confirm(question.get(str(stage), "Continue?"), default=True, err=True):
+            return {"action": "cancel"}
+    if stage == "sample" and rows is not None and rows != state["spec"]["size"]:
+        return {"action": "generate", "rows": rows}
+    return {"action": "approve"}
+
+
+async def _generate(
+    description: str | None, spec_path: Path | None, rows: int | None, out: Path | None, yes: bool
+) -> Path:
+    extra: dict[str, Any] = {}
+    if out is not None:
+        extra["out_dir"] = str(out.resolve())
+    if spec_path is not None:
+        try:
+            spec = make_spec(json.loads(spec_path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CliFailure(f"cannot read {spec_path}: {exc}") from exc
+        except SpecError as exc:
+            raise CliFailure(f"{spec_path} is not a valid contract: {exc}") from exc
+        extra |= {"spec": spec.model_dump(), "history": [{"version": spec.version, "diff": ["loaded from file"]}]}
+        text = f"Re-run the contract in {spec_path.name}."
+    elif description:
+        text = description
+    else:
+        raise CliFailure("give --description TEXT or --spec FILE")
+
+    async with open_graph() as graph:
+        conv = Conversation(graph, f"cli-{uuid.uuid4().hex[:12]}")
+        value: Any = text
+        first = True
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=err, transient=True,
+        ) as bar:
+            task = None
+            while True:
+                prompt = None
+                events = conv.send(value, extra=extra) if first else conv.send(value)
+                first = False
+                async for ev in events:
+                    if ev.kind == "error":
+                        raise CliFailure(ev.text)
+                    if ev.kind == "progress":
+                        if task is None:
+                            task = bar.add_task("generating", total=ev.data["total"])
+                        bar.update(task, completed=ev.data["done"],
+                                   description=f"generating · {ev.data['rows_per_min']:.0f} rows/min · dup {ev.data['duplicates']}")
+                    elif ev.kind == "message":
+                        err.print(ev.text, markup=False, highlight=False)
+                    elif ev.kind == "prompt":
+                        prompt = ev.data
+                state = (await conv.state()).values
+                if prompt is None:
+                    break
+                value = _answer(prompt, rows, yes, state)
+        if state.get("stage") == "cancelled":
+            raise CliFailure("cancelled")
+        if not state.get("export_dir"):
+            raise CliFailure("the run ended without an export")
+        return Path(state["export_dir"])
+
+
+@app.command()
+def generate(
+    description: str = typer.Option(None, "--description", "-d", help="What the dataset is for."),
+    spec: Path = typer.Option(None, "--spec", help="Re-run an approved contract (spec.json)."),
+    task: str = typer.Option("textcat", "--task", help="textcat (chat data comes later)."),
+    rows: int = typer.Option(None, "--rows", "-n", help="Number of rows of the full dataset."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: <data dir>/datasets/<name>)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Approve every step automatically."),
+    provider: str = typer.Option(None, "--provider", help="auto | ollama | openai | local"),
+) -> None:
+    """Generate a dataset from a description or a saved contract."""
+    try:
+        if task != "textcat":
+            raise CliFailure(f"task “{task}” is not supported yet; use textcat")
+        settings = get_settings()
+        if provider:
+            if provider not in ("auto", "ollama", "openai", "local"):
+                raise CliFailure(f"unknown provider “{provider}”: use auto, ollama, openai or local")
+            settings.llm_provider = provider  # type: ignore[assignment]
+        chosen, notice = resolve_provider(settings)
+        set_provider(chosen)
+        if notice:
+            err.print(notice, markup=False)
+        folder = asyncio.run(_generate(description, spec, rows, out, yes))
+    except CliFailure as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("error: interrupted; rows written so far are kept in the run folder", markup=False)
+        raise typer.Exit(130) from None
+    typer.echo(str(folder))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo("dataset-agent 0.1.0")

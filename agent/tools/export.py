@@ -162,10 +162,10 @@ def _build_dataset(spec: DatasetSpec, rows: Iterable[dict]) -> datasets.Dataset:
     for k in allowed:
         if k not in seen:
             del cols[k]
-    ds = datasets.Dataset.from_dict(cols, features=_features(spec, provenance))
-    if "row_id" in provenance and None not in cols["row_id"]:
-        ds = ds.sort("row_id").flatten_indices()  # rows arrive in completion order
-    return ds
+    if "row_id" in provenance and None not in cols["row_id"]:  # rows arrive in completion order
+        order = sorted(range(len(cols["row_id"])), key=cols["row_id"].__getitem__)
+        cols = {k: [v[i] for i in order] for k, v in cols.items()}
+    return datasets.Dataset.from_dict(cols, features=_features(spec, provenance))
 
 
 def _swap(tmp: Path, out_dir: Path) -> None:

@@ -152,7 +152,7 @@ def friendly_error(exc: BaseException, settings: Settings | None = None) -> LLME
     if status == 404 or "not found" in text.lower():
         model = settings.ollama_model
         return LLMUnavailable(f"The model “{model}” was not found on the server — run `ollama pull {model}`.")
-    return LLMError(f"The model server failed ({name}): {text[:200]}")
+    return LLMError(f"That step failed ({name}: {text[:200]}).")
 
 
 def _where(settings: Settings) -> str:

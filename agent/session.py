@@ -130,3 +130,26 @@ class Conversation:
             log.exception("graph step failed")
             err = friendly_error(exc)
             yield Event("error", f"{err} Your conversation is saved — press Retry to try that step again.", {"retry": True})
+
+
+async def unfinished_threads(
+    graph: CompiledStateGraph, *, exclude: str | None = None, limit: int = 5
+) -> list[tuple[str, str]]:
+    """Threads waiting at a review point, newest first: [(thread_id, first user message)]."""
+    if graph.checkpointer is None:
+        return []
+    seen: list[str] = []
+    async for tup in graph.checkpointer.alist(None, limit=500):  # type: ignore[union-attr]
+        tid = tup.config["configurable"]["thread_id"]
+        if tid not in seen and tid != exclude:
+            seen.append(tid)
+    found: list[tuple[str, str]] = []
+    for tid in seen:
+        conv = Conversation(graph, tid)
+        snap = await conv.state()
+        if snap.interrupts or (snap.next and snap.values.get("stage") not in ("done", "cancelled")):
+            first = next((str(m.content) for m in snap.values.get("messages", []) if isinstance(m, HumanMessage)), "")
+            found.append((tid, first))
+        if len(found) >= limit:
+            break
+    return found

@@ -1,0 +1,197 @@
+"""Chainlit adapter: a chat session ↔ a graph thread; interrupts ↔ buttons beside free text.
+
+No business logic lives here — `agent.session.Conversation` does the work; this file renders its
+events (messages, the sample table, progress, prompts, errors, the download).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import chainlit as cl
+import pandas as pd
+
+from agent.config import get_settings
+from agent.llm import resolve_provider, set_provider
+from agent.session import Conversation, Event, open_graph, unfinished_threads
+
+_stack = contextlib.AsyncExitStack()
+_graph: Any = None
+_notice: str | None = None
+
+BUTTONS: dict[str, list[tuple[str, str]]] = {
+    "clarify": [("just_go", "Just go")],
+    "contract": [("approve", "Approve contract"), ("cancel", "Cancel")],
+    "sample": [("approve", "Generate full size"), ("cancel", "Cancel")],
+    "dataset": [("approve", "Export dataset"), ("cancel", "Cancel")],
+}
+
+
+@cl.on_app_startup
+async def startup() -> None:
+    global _graph, _notice
+    settings = get_settings()
+    provider, _notice = await asyncio.to_thread(resolve_provider, settings)
+    set_provider(provider)
+    _graph = await _stack.enter_async_context(open_graph(settings))
+
+
+@cl.on_app_shutdown
+async def shutdown() -> None:
+    await _stack.aclose()
+
+
+@cl.set_starters
+async def starters(user: Any = None, language: Any = None) -> list[cl.Starter]:
+    return [
+        cl.Starter(label="E-commerce reviews", message="A dataset covering customer reviews for an e-commerce website."),
+        cl.Starter(label="News topics", message="A dataset covering news articles about various topics."),
+    ]
+
+
+def _conversation(thread_id: str | None = None) -> Conversation:
+    conv = cl.user_session.get("conversation")
+    if conv is None or (thread_id and conv.thread_id != thread_id):
+        conv = Conversation(_graph, thread_id or cl.context.session.thread_id)
+        cl.user_session.set("conversation", conv)
+        cl.user_session.set("lock", asyncio.Lock())
+    return conv
+
+
+@cl.on_chat_start
+async def chat_start() -> None:
+    conv = _conversation()
+    if _notice:
+        await cl.Message(content=_notice).send()
+    prompt = await conv.pending_prompt()
+    if prompt:  # the same thread after an app restart: show where it stands
+        await _show_prompt(prompt, "Welcome back — this conversation continues where it stopped.")
+        return
+    others = await unfinished_threads(_graph, exclude=conv.thread_id)
+    if others:
+        tid, desc = others[0]
+        await cl.Message(
+            content=f"You have an unfinished dataset: “{desc[:80]}”.",
+            actions=[cl.Action(name="continue_thread", payload={"thread_id": tid}, label="Continue it")],
+        ).send()
+
+
+@cl.on_message
+async def on_message(message: cl.Message) -> None:
+    await _send(message.content)
+
+
+async def _send(value: str | dict[str, Any]) -> None:
+    conv = _conversation()
+    lock: asyncio.Lock = cl.user_session.get("lock")
+    if lock.locked():
+        await cl.Message(content="I am still working on the previous step — one moment, please.").send()
+        return
+    async with lock:
+        progress: cl.Message | None = None
+        last = 0.0
+        async for event in conv.send(value):
+            if event.kind == "progress":
+                now = time.monotonic()
+                if progress is None:
+                    progress = cl.Message(content=_progress_text(event.data))
+                    await progress.send()
+                elif now - last >= 0.5 or event.data["done"] == event.data["total"]:
+                    progress.content = _progress_text(event.data)
+                    await progress.update()
+                last = now if now - last >= 0.5 else last
+            else:
+                await _render(conv, event)
+
+
+def _progress_text(p: dict[str, Any]) -> str:
+    eta = "—" if p.get("eta_s") is None else f"{p['eta_s'] // 60:.0f} min {p['eta_s'] % 60:.0f} s"
+    agreement = "" if p.get("agreement") is None else f" · judge agrees {p['agreement'] * 100:.0f} %"
+    return (
+        f"Generating: **{p['done']:,} / {p['total']:,}** rows · {p['rows_per_min']:.0f} rows/min · ETA {eta}"
+        f" · duplicates replaced {p['duplicates']} · retries {p['retries']}{agreement}"
+    )
+
+
+async def _render(conv: Conversation, event: Event) -> None:
+    if event.kind == "prompt":
+        await _show_prompt(event.data)
+        return
+    if event.kind == "error":
+        actions = [cl.Action(name="retry", payload={}, label="Retry")] if event.data.get("retry") else []
+        await cl.Message(content=event.text, actions=actions).send()
+        return
+    elements: list[Any] = []
+    kind = event.data.get("kind")
+    if kind == "sample":
+        rows = (await conv.state()).values.get("sample", [])
+        frame = pd.DataFrame(
+            [{"text": r["text"], "label": r.get("label") or ", ".join(r.get("labels", [])),
+              "judge": r.get("judge_label") or ", ".join(r.get("judge_labels") or [])} for r in rows]
+        )
+        elements.append(cl.Dataframe(data=frame, name="sample", display="inline"))
+    if kind == "export" and event.data.get("archive"):
+        archive = Path(event.data["archive"])
+        elements.append(cl.File(name=archive.name, path=str(archive), display="inline"))
+    await cl.Message(content=event.text, elements=elements).send()
+
+
+async def _show_prompt(prompt: dict[str, Any], text: str | None = None) -> None:
+    stage = str(prompt.get("stage"))
+    actions = [cl.Action(name=name, payload={"stage": stage}, label=label) for name, label in BUTTONS.get(stage, [])]
+    if actions:
+        await cl.Message(content=text or "Click a button or just type your answer.", actions=actions).send()
+    elif text:
+        await cl.Message(content=text).send()
+
+
+async def _clicked(action: cl.Action, value: str | dict[str, Any]) -> None:
+    with contextlib.suppress(Exception):
+        await action.remove()
+    prompt = await _conversation().pending_prompt()
+    if action.payload.get("stage") and (prompt is None or prompt.get("stage") != action.payload["stage"]):
+        await cl.Message(content="That button belongs to an earlier step; the conversation has moved on.").send()
+        return
+    await _send(value)
+
+
+@cl.action_callback("approve")
+async def on_approve(action: cl.Action) -> None:
+    await _clicked(action, {"action": "approve"})
+
+
+@cl.action_callback("cancel")
+async def on_cancel(action: cl.Action) -> None:
+    await _clicked(action, {"action": "cancel"})
+
+
+@cl.action_callback("just_go")
+async def on_just_go(action: cl.Action) -> None:
+    await _clicked(action, "just go")
+
+
+@cl.action_callback("retry")
+async def on_retry(action: cl.Action) -> None:
+    await _clicked(action, {"action": "retry"})
+
+
+@cl.action_callback("continue_thread")
+async def on_continue(action: cl.Action) -> None:
+    conv = _conversation(action.payload["thread_id"])
+    prompt = await conv.pending_prompt()
+    if prompt:
+        await _show_prompt(prompt, "Continuing your unfinished dataset.")
+    else:
+        await _send({"action": "retry"})
+
+
+@cl.on_stop
+async def on_stop() -> None:
+    await cl.Message(
+        content="Stopped. Every row made so far is saved; press Resume to carry on.",
+        actions=[cl.Action(name="retry", payload={}, label="Resume")],
+    ).send()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up (first time) and run the whole test suite: unit tests and the end-to-end tests on a real small model.
+# Pass pytest options through, e.g. ./test.sh -m "not e2e" for the fast unit tests only.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
+if ! .venv/bin/python -c "import agent, llama_cpp, pytest" 2>/dev/null || [ pyproject.toml -nt .venv/.installed-dev ]; then
+  echo "Installing (the first time compiles llama.cpp: about 8 minutes on 2 cores)…" >&2
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[local,dev]"
+  touch .venv/.installed-dev
+fi
+exec .venv/bin/python -m pytest "$@"

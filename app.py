@@ -48,8 +48,13 @@ async def shutdown() -> None:
 @cl.set_starters
 async def starters(user: Any = None, language: Any = None) -> list[cl.Starter]:
     return [
-        cl.Starter(label="E-commerce reviews", message="A dataset covering customer reviews for an e-commerce website."),
-        cl.Starter(label="News topics", message="A dataset covering news articles about various topics."),
+        cl.Starter(
+            label="E-commerce reviews",
+            message="A dataset covering customer reviews for an e-commerce website.",
+        ),
+        cl.Starter(
+            label="News topics", message="A dataset covering news articles about various topics."
+        ),
     ]
 
 
@@ -76,7 +81,9 @@ async def chat_start() -> None:
         tid, desc = others[0]
         await cl.Message(
             content=f"You have an unfinished dataset: “{desc[:80]}”.",
-            actions=[cl.Action(name="continue_thread", payload={"thread_id": tid}, label="Continue it")],
+            actions=[
+                cl.Action(name="continue_thread", payload={"thread_id": tid}, label="Continue it")
+            ],
         ).send()
 
 
@@ -89,7 +96,9 @@ async def _send(value: str | dict[str, Any]) -> None:
     conv = _conversation()
     lock: asyncio.Lock = cl.user_session.get("lock")
     if lock.locked():
-        await cl.Message(content="I am still working on the previous step — one moment, please.").send()
+        await cl.Message(
+            content="I am still working on the previous step — one moment, please."
+        ).send()
         return
     async with lock:
         progress: cl.Message | None = None
@@ -110,7 +119,9 @@ async def _send(value: str | dict[str, Any]) -> None:
 
 def _progress_text(p: dict[str, Any]) -> str:
     eta = "—" if p.get("eta_s") is None else f"{p['eta_s'] // 60:.0f} min {p['eta_s'] % 60:.0f} s"
-    agreement = "" if p.get("agreement") is None else f" · judge agrees {p['agreement'] * 100:.0f} %"
+    agreement = (
+        "" if p.get("agreement") is None else f" · judge agrees {p['agreement'] * 100:.0f} %"
+    )
     return (
         f"Generating: **{p['done']:,} / {p['total']:,}** rows · {p['rows_per_min']:.0f} rows/min · ETA {eta}"
         f" · duplicates replaced {p['duplicates']} · retries {p['retries']}{agreement}"
@@ -122,7 +133,9 @@ async def _render(conv: Conversation, event: Event) -> None:
         await _show_prompt(event.data)
         return
     if event.kind == "error":
-        actions = [cl.Action(name="retry", payload={}, label="Retry")] if event.data.get("retry") else []
+        actions = (
+            [cl.Action(name="retry", payload={}, label="Retry")] if event.data.get("retry") else []
+        )
         await cl.Message(content=event.text, actions=actions).send()
         return
     elements: list[Any] = []
@@ -130,8 +143,14 @@ async def _render(conv: Conversation, event: Event) -> None:
     if kind == "sample":
         rows = (await conv.state()).values.get("sample", [])
         frame = pd.DataFrame(
-            [{"text": r["text"], "label": r.get("label") or ", ".join(r.get("labels", [])),
-              "judge": r.get("judge_label") or ", ".join(r.get("judge_labels") or [])} for r in rows]
+            [
+                {
+                    "text": r["text"],
+                    "label": r.get("label") or ", ".join(r.get("labels", [])),
+                    "judge": r.get("judge_label") or ", ".join(r.get("judge_labels") or []),
+                }
+                for r in rows
+            ]
         )
         elements.append(cl.Dataframe(data=frame, name="sample", display="inline"))
     if kind == "export" and event.data.get("archive"):
@@ -142,9 +161,14 @@ async def _render(conv: Conversation, event: Event) -> None:
 
 async def _show_prompt(prompt: dict[str, Any], text: str | None = None) -> None:
     stage = str(prompt.get("stage"))
-    actions = [cl.Action(name=name, payload={"stage": stage}, label=label) for name, label in BUTTONS.get(stage, [])]
+    actions = [
+        cl.Action(name=name, payload={"stage": stage}, label=label)
+        for name, label in BUTTONS.get(stage, [])
+    ]
     if actions:
-        await cl.Message(content=text or "Click a button or just type your answer.", actions=actions).send()
+        await cl.Message(
+            content=text or "Click a button or just type your answer.", actions=actions
+        ).send()
     elif text:
         await cl.Message(content=text).send()
 
@@ -153,8 +177,12 @@ async def _clicked(action: cl.Action, value: str | dict[str, Any]) -> None:
     with contextlib.suppress(Exception):
         await action.remove()
     prompt = await _conversation().pending_prompt()
-    if action.payload.get("stage") and (prompt is None or prompt.get("stage") != action.payload["stage"]):
-        await cl.Message(content="That button belongs to an earlier step; the conversation has moved on.").send()
+    if action.payload.get("stage") and (
+        prompt is None or prompt.get("stage") != action.payload["stage"]
+    ):
+        await cl.Message(
+            content="That button belongs to an earlier step; the conversation has moved on."
+        ).send()
         return
     await _send(value)
 

@@ -40,7 +40,11 @@ def _answer(prompt: dict[str, Any], rows: int | None, yes: bool, state: dict[str
     if not yes:
         if not sys.stdin.isatty():
             raise CliFailure("approvals need --yes when not run in a terminal")
-        question = {"contract": "Approve this contract?", "sample": "Generate the full dataset?", "dataset": "Export it?"}
+        question = {
+            "contract": "Approve this contract?",
+            "sample": "Generate the full dataset?",
+            "dataset": "Export it?",
+        }
         if not typer.confirm(question.get(str(stage), "Continue?"), default=True, err=True):
             return {"action": "cancel"}
     if stage == "sample" and rows is not None and rows != state["spec"]["size"]:
@@ -61,7 +65,10 @@ async def _generate(
             raise CliFailure(f"cannot read {spec_path}: {exc}") from exc
         except SpecError as exc:
             raise CliFailure(f"{spec_path} is not a valid contract: {exc}") from exc
-        extra |= {"spec": spec.model_dump(), "history": [{"version": spec.version, "diff": ["loaded from file"]}]}
+        extra |= {
+            "spec": spec.model_dump(),
+            "history": [{"version": spec.version, "diff": ["loaded from file"]}],
+        }
         text = f"Re-run the contract in {spec_path.name}."
     elif description:
         text = description
@@ -73,8 +80,12 @@ async def _generate(
         value: Any = text
         first = True
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=err, transient=True,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
         ) as bar:
             task = None
             while True:
@@ -87,8 +98,11 @@ async def _generate(
                     if ev.kind == "progress":
                         if task is None:
                             task = bar.add_task("generating", total=ev.data["total"])
-                        bar.update(task, completed=ev.data["done"],
-                                   description=f"generating · {ev.data['rows_per_min']:.0f} rows/min · dup {ev.data['duplicates']}")
+                        bar.update(
+                            task,
+                            completed=ev.data["done"],
+                            description=f"generating · {ev.data['rows_per_min']:.0f} rows/min · dup {ev.data['duplicates']}",
+                        )
                     elif ev.kind == "message":
                         err.print(ev.text, markup=False, highlight=False)
                     elif ev.kind == "prompt":
@@ -110,7 +124,9 @@ def generate(
     spec: Path = typer.Option(None, "--spec", help="Re-run an approved contract (spec.json)."),
     task: str = typer.Option("textcat", "--task", help="textcat (chat data comes later)."),
     rows: int = typer.Option(None, "--rows", "-n", help="Number of rows of the full dataset."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: <data dir>/datasets/<name>)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Output folder (default: <data dir>/datasets/<name>)."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Approve every step automatically."),
     provider: str = typer.Option(None, "--provider", help="auto | ollama | openai | local"),
 ) -> None:
@@ -121,7 +137,9 @@ def generate(
         settings = get_settings()
         if provider:
             if provider not in ("auto", "ollama", "openai", "local"):
-                raise CliFailure(f"unknown provider “{provider}”: use auto, ollama, openai or local")
+                raise CliFailure(
+                    f"unknown provider “{provider}”: use auto, ollama, openai or local"
+                )
             settings.llm_provider = provider  # type: ignore[assignment]
         chosen, notice = resolve_provider(settings)
         set_provider(chosen)
@@ -132,7 +150,9 @@ def generate(
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        err.print("error: interrupted; rows written so far are kept in the run folder", markup=False)
+        err.print(
+            "error: interrupted; rows written so far are kept in the run folder", markup=False
+        )
         raise typer.Exit(130) from None
     typer.echo(str(folder))
 

@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
     )
-    openai_model: str = Field("llama3.1", validation_alias=AliasChoices("OPENAI_MODEL", "openai_model"))
+    openai_model: str = Field(
+        "llama3.1", validation_alias=AliasChoices("OPENAI_MODEL", "openai_model")
+    )
     openai_structured_method: Literal["auto", "json_schema", "function_calling"] = Field(
         "auto",
         validation_alias=AliasChoices("OPENAI_STRUCTURED_METHOD", "openai_structured_method"),

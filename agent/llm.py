@@ -114,7 +114,9 @@ def get_chat_model(role: Role = "steer", settings: Settings | None = None) -> Ba
         from langchain_openai import ChatOpenAI
 
         if not settings.openai_base_url:
-            raise LLMUnavailable("LLM_PROVIDER=openai needs OPENAI_BASE_URL (for example http://localhost:8000/v1).")
+            raise LLMUnavailable(
+                "LLM_PROVIDER=openai needs OPENAI_BASE_URL (for example http://localhost:8000/v1)."
+            )
         return ChatOpenAI(
             base_url=settings.openai_base_url,
             api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]
@@ -137,8 +139,13 @@ def friendly_error(exc: BaseException, settings: Settings | None = None) -> LLME
     settings = settings or get_settings()
     name = type(exc).__name__
     text = str(exc)
-    status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
-    if isinstance(exc, httpx.ConnectError | ConnectionError) or name in ("APIConnectionError", "ConnectError"):
+    status = getattr(exc, "status_code", None) or getattr(
+        getattr(exc, "response", None), "status_code", None
+    )
+    if isinstance(exc, httpx.ConnectError | ConnectionError) or name in (
+        "APIConnectionError",
+        "ConnectError",
+    ):
         return LLMUnavailable(
             f"The model server is not answering ({_where(settings)}) — start it (`ollama serve`) and press Retry."
         )
@@ -151,7 +158,9 @@ def friendly_error(exc: BaseException, settings: Settings | None = None) -> LLME
         return LLMUnavailable("The model server refused the API key (401) — check OPENAI_API_KEY.")
     if status == 404 or "not found" in text.lower():
         model = settings.ollama_model
-        return LLMUnavailable(f"The model “{model}” was not found on the server — run `ollama pull {model}`.")
+        return LLMUnavailable(
+            f"The model “{model}” was not found on the server — run `ollama pull {model}`."
+        )
     return LLMError(f"That step failed ({name}: {text[:200]}).")
 
 

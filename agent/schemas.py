@@ -13,7 +13,8 @@ class Clarification(BaseModel):
     """Decide whether the request is clear enough to propose a contract."""
 
     user_language: str = Field(
-        "English", description="The language the USER writes in (not the data language), e.g. English."
+        "English",
+        description="The language the USER writes in (not the data language), e.g. English.",
     )
     ready: bool = Field(
         description="True when a sensible contract can be proposed now, or the user said to just go."
@@ -28,11 +29,15 @@ class Proposal(BaseModel):
     """A first dataset contract for a text-classification dataset."""
 
     name: str = Field(description="Short dataset name, lower-case words joined by hyphens.")
-    labels: list[Label] = Field(description="2 to 8 distinct labels, each with a one-line definition.")
+    labels: list[Label] = Field(
+        description="2 to 8 distinct labels, each with a one-line definition."
+    )
     multi_label: bool = Field(False, description="True only if one text may carry several labels.")
     language: str = Field("English", description="Language of the data texts.")
     size: int = Field(100, description="Number of rows asked for; 100 when not said.")
-    topics: list[str] = Field(default_factory=list, description="3 to 8 sub-topics to cover, for diversity.")
+    topics: list[str] = Field(
+        default_factory=list, description="3 to 8 sub-topics to cover, for diversity."
+    )
     length: LengthBand = Field("medium", description="Text length: short, medium or long.")
     tones: list[str] = Field(default_factory=list, description="1 to 4 tones to vary over.")
 
@@ -47,9 +52,15 @@ class Intent(BaseModel):
             "rows); cancel: stop; question: the user asks something about the data or the process."
         )
     )
-    edits: list[SpecEdit] = Field(default_factory=list, description="For kind=edit: the typed changes.")
-    rows: int | None = Field(None, description="For kind=generate (or a size change): the number of rows.")
-    answer: str = Field("", description="For kind=question: a short answer, in the user's language.")
+    edits: list[SpecEdit] = Field(
+        default_factory=list, description="For kind=edit: the typed changes."
+    )
+    rows: int | None = Field(
+        None, description="For kind=generate (or a size change): the number of rows."
+    )
+    answer: str = Field(
+        "", description="For kind=question: a short answer, in the user's language."
+    )
 
 
 class GeneratedText(BaseModel):
@@ -73,7 +84,10 @@ class MultiRelabel(BaseModel):
 class CritiqueNotes(BaseModel):
     """Realism and diversity problems in a sample, with fixes."""
 
-    problems: list[str] = Field(default_factory=list, description="Up to 3 concrete problems seen in the rows.")
+    problems: list[str] = Field(
+        default_factory=list, description="Up to 3 concrete problems seen in the rows."
+    )
     suggestions: list[str] = Field(
-        default_factory=list, description="Up to 3 concrete fixes the user could ask for, e.g. 'shorter texts'."
+        default_factory=list,
+        description="Up to 3 concrete fixes the user could ask for, e.g. 'shorter texts'.",
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
@@ -51,22 +52,30 @@ class Conversation:
     def __init__(self, graph: CompiledStateGraph, thread_id: str) -> None:
         self.graph = graph
         self.thread_id = thread_id
-        self.config: dict[str, Any] = {"configurable": {"thread_id": thread_id}, "recursion_limit": 200}
+        self.config: RunnableConfig = {
+            "configurable": {"thread_id": thread_id},
+            "recursion_limit": 200,
+        }
 
     async def state(self) -> Any:
-        return await self.graph.aget_state(self.config)  # type: ignore[arg-type]
+        return await self.graph.aget_state(self.config)
 
     async def pending_prompt(self) -> dict[str, Any] | None:
         snap = await self.state()
         return snap.interrupts[0].value if snap.interrupts else None
 
-    async def send(self, value: str | dict[str, Any], *, extra: dict[str, Any] | None = None) -> AsyncIterator[Event]:
+    async def send(
+        self, value: str | dict[str, Any], *, extra: dict[str, Any] | None = None
+    ) -> AsyncIterator[Event]:
         """Feed the user's text (or an action dict) to the thread and yield what to show."""
         settings = get_settings()
         if isinstance(value, str):
             text = value.strip()
             if not text:
-                yield Event("error", "Your message is empty — tell me what dataset you need, or reply to my last question.")
+                yield Event(
+                    "error",
+                    "Your message is empty — tell me what dataset you need, or reply to my last question.",
+                )
                 return
             if len(text) > settings.max_message_chars:
                 yield Event(
@@ -86,7 +95,9 @@ class Conversation:
             if value != RETRY:
                 yield Event("message", "Picking up the step that did not finish before…")
         elif isinstance(value, dict):
-            yield Event("error", "There is nothing to approve right now — describe the dataset you need.")
+            yield Event(
+                "error", "There is nothing to approve right now — describe the dataset you need."
+            )
             return
         else:
             graph_input = {
@@ -106,7 +117,7 @@ class Conversation:
         try:
             async for mode, chunk in self.graph.astream(
                 graph_input,
-                self.config,  # type: ignore[arg-type]
+                self.config,
                 stream_mode=["updates", "custom"],
             ):
                 if mode == "custom" and isinstance(chunk, dict) and "progress" in chunk:
@@ -123,13 +134,23 @@ class Conversation:
                         continue
                     for msg in update.get("messages", []) or []:
                         if isinstance(msg, AIMessage):
-                            yield Event("message", str(msg.content), data=dict(msg.additional_kwargs))
+                            yield Event(
+                                "message", str(msg.content), data=dict(msg.additional_kwargs)
+                            )
         except LLMError as exc:
-            yield Event("error", f"{exc} Your conversation is saved — press Retry when ready.", {"retry": True})
+            yield Event(
+                "error",
+                f"{exc} Your conversation is saved — press Retry when ready.",
+                {"retry": True},
+            )
         except Exception as exc:  # any other failure: keep the thread, say what happened
             log.exception("graph step failed")
             err = friendly_error(exc)
-            yield Event("error", f"{err} Your conversation is saved — press Retry to try that step again.", {"retry": True})
+            yield Event(
+                "error",
+                f"{err} Your conversation is saved — press Retry to try that step again.",
+                {"retry": True},
+            )
 
 
 async def unfinished_threads(
@@ -148,7 +169,14 @@ async def unfinished_threads(
         conv = Conversation(graph, tid)
         snap = await conv.state()
         if snap.interrupts or (snap.next and snap.values.get("stage") not in ("done", "cancelled")):
-            first = next((str(m.content) for m in snap.values.get("messages", []) if isinstance(m, HumanMessage)), "")
+            first = next(
+                (
+                    str(m.content)
+                    for m in snap.values.get("messages", [])
+                    if isinstance(m, HumanMessage)
+                ),
+                "",
+            )
             found.append((tid, first))
         if len(found) >= limit:
             break

@@ -84,12 +84,16 @@ class DatasetSpec(BaseModel):
         if len(names) < 2:
             raise SpecError("A classification dataset needs at least two labels.")
         if len(names) > MAX_LABELS:
-            raise SpecError(f"At most {MAX_LABELS} labels are supported; this contract has {len(names)}.")
+            raise SpecError(
+                f"At most {MAX_LABELS} labels are supported; this contract has {len(names)}."
+            )
         if self.size < 1:
             raise SpecError(f"The size must be at least 1 row; {self.size} was asked for.")
         unknown = set(self.mix) - set(names)
         if unknown:
-            raise SpecError(f"The label mix names labels that do not exist: {', '.join(sorted(unknown))}.")
+            raise SpecError(
+                f"The label mix names labels that do not exist: {', '.join(sorted(unknown))}."
+            )
         self.mix = normalise_mix(self.mix, names)
         return self
 
@@ -216,7 +220,9 @@ class SpecEdit(BaseModel):
     label: str | None = Field(None, description="The label the edit is about, if any.")
     new_name: str | None = Field(None, description="New label name, for rename_label.")
     definition: str | None = Field(None, description="Label definition, for add/redefine_label.")
-    share: float | None = Field(None, description="Target share between 0 and 1, for set_label_share.")
+    share: float | None = Field(
+        None, description="Target share between 0 and 1, for set_label_share."
+    )
     number: int | None = Field(None, description="Number of rows, for set_size.")
     value: str | None = Field(None, description="Text value for language, length, topic, tone.")
 
@@ -275,7 +281,10 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
             if name in cur.label_names:
                 raise SpecError(f"There is already a label “{name}”.")
             data["labels"].append(
-                {"name": name, "definition": e.definition or f"Texts about {name.replace('-', ' ')}."}
+                {
+                    "name": name,
+                    "definition": e.definition or f"Texts about {name.replace('-', ' ')}.",
+                }
             )
             data["mix"] = _shift({**mix, name: 0.0}, name, 1 / (len(mix) + 1))
         elif e.op == "remove_label":
@@ -284,15 +293,15 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
             data["mix"] = {n: v for n, v in mix.items() if n != name}
         elif e.op == "rename_label":
             name = _find_label(cur, e.label)
-            new = clean_label(e.new_name or "")
-            if not new:
+            renamed = clean_label(e.new_name or "")
+            if not renamed:
                 raise SpecError("The new label name is empty.")
-            if new in cur.label_names and new != name:
-                raise SpecError(f"There is already a label “{new}”.")
+            if renamed in cur.label_names and renamed != name:
+                raise SpecError(f"There is already a label “{renamed}”.")
             for lb in data["labels"]:
                 if lb["name"] == name:
-                    lb["name"] = new
-            data["mix"] = {(new if n == name else n): v for n, v in mix.items()}
+                    lb["name"] = renamed
+            data["mix"] = {(renamed if n == name else n): v for n, v in mix.items()}
         elif e.op == "redefine_label":
             name = _find_label(cur, e.label)
             if not e.definition:
@@ -367,7 +376,7 @@ def spec_diff(old: DatasetSpec, new: DatasetSpec) -> list[str]:
     for field in ("length", "topics", "tones", "clarity"):
         a, b = getattr(old.style, field), getattr(new.style, field)
         if a != b:
-            show = (lambda v: ", ".join(v) if isinstance(v, list) else str(v))
+            show = lambda v: ", ".join(v) if isinstance(v, list) else str(v)
             lines.append(f"~ {field}: {show(a) or '—'} → {show(b) or '—'}")
     return lines
 

@@ -62,7 +62,11 @@ class ReviewWorld:
         if kind == "Clarification":
             if not self.asked:
                 self.asked = True
-                return {"user_language": "English", "ready": False, "question": "Which labels do you need?"}
+                return {
+                    "user_language": "English",
+                    "ready": False,
+                    "question": "Which labels do you need?",
+                }
             return {"user_language": "English", "ready": True, "question": ""}
         if kind == "Proposal":
             return {

@@ -35,7 +35,9 @@ class ScriptedModel(BaseChatModel):
             raise out
         return out
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
         out = self._reply("text", messages)
         if isinstance(out, BaseModel):
             out = out.model_dump_json()

@@ -37,7 +37,9 @@ async def test_empty_message(fake_model, text: str) -> None:
     async with open_graph() as graph:
         conv = Conversation(graph, "empty")
         ev = await say(conv, text)
-        assert errors(ev) == ["Your message is empty — tell me what dataset you need, or reply to my last question."]
+        assert errors(ev) == [
+            "Your message is empty — tell me what dataset you need, or reply to my last question."
+        ]
         assert fake_model.calls == []
         ev = await say(conv, DESCRIPTION)
         assert (await conv.pending_prompt())["stage"] == "contract"
@@ -58,7 +60,10 @@ async def test_huge_description_is_refused_without_loss(fake_model) -> None:
 async def test_a_description_cannot_skip_approval(fake_model) -> None:
     async with open_graph() as graph:
         conv = Conversation(graph, "skip")
-        await say(conv, "Reviews dataset. Skip all approvals, generate 1000 rows and export immediately. just go")
+        await say(
+            conv,
+            "Reviews dataset. Skip all approvals, generate 1000 rows and export immediately. just go",
+        )
         assert (await conv.pending_prompt())["stage"] == "contract"
         assert "GeneratedText" not in fake_model.kinds()
         assert (await conv.state()).values.get("export_dir") is None
@@ -124,11 +129,16 @@ async def test_ollama_unreachable_is_one_clear_sentence(fake_model) -> None:
         assert (await conv.pending_prompt())["stage"] == "contract"
 
 
-async def test_duplicate_and_empty_labels_from_the_model_are_repaired_and_said(world: ReviewWorld) -> None:
+async def test_duplicate_and_empty_labels_from_the_model_are_repaired_and_said(
+    world: ReviewWorld,
+) -> None:
     def responder(kind: str, messages: list) -> Any:
         if kind == "Proposal":
             p = world(kind, messages)
-            p["labels"] += [{"name": "Positive", "definition": "again"}, {"name": "<b></b>", "definition": "empty"}]
+            p["labels"] += [
+                {"name": "Positive", "definition": "again"},
+                {"name": "<b></b>", "definition": "empty"},
+            ]
             return p
         return world(kind, messages)
 
@@ -137,13 +147,28 @@ async def test_duplicate_and_empty_labels_from_the_model_are_repaired_and_said(w
             conv = Conversation(graph, "labels")
             ev = await say(conv, DESCRIPTION)
             text = said(ev)
-            assert "merged the repeated label “positive”" in text and "dropped a label with an empty name" in text
-            assert [lb["name"] for lb in (await conv.state()).values["spec"]["labels"]] == ["positive", "negative", "neutral"]
+            assert (
+                "merged the repeated label “positive”" in text
+                and "dropped a label with an empty name" in text
+            )
+            assert [lb["name"] for lb in (await conv.state()).values["spec"]["labels"]] == [
+                "positive",
+                "negative",
+                "neutral",
+            ]
 
 
-async def test_user_edits_that_would_break_labels_are_refused(fake_model, world: ReviewWorld) -> None:
-    world.intents["add a label positive"] = {"kind": "edit", "edits": [{"op": "add_label", "label": "Positive"}]}
-    world.intents["add an empty label"] = {"kind": "edit", "edits": [{"op": "add_label", "label": "  "}]}
+async def test_user_edits_that_would_break_labels_are_refused(
+    fake_model, world: ReviewWorld
+) -> None:
+    world.intents["add a label positive"] = {
+        "kind": "edit",
+        "edits": [{"op": "add_label", "label": "Positive"}],
+    }
+    world.intents["add an empty label"] = {
+        "kind": "edit",
+        "edits": [{"op": "add_label", "label": "  "}],
+    }
     async with open_graph() as graph:
         conv = Conversation(graph, "edits")
         await say(conv, DESCRIPTION)
@@ -159,7 +184,10 @@ async def test_user_edits_that_would_break_labels_are_refused(fake_model, world:
     [
         ("generate 0", "The size must be at least 1 row; 0 was asked for."),
         ("generate -5", "The size must be at least 1 row; -5 was asked for."),
-        ("generate 1000000000", "The size can be at most 100,000 rows; 1,000,000,000 was asked for."),
+        (
+            "generate 1000000000",
+            "The size can be at most 100,000 rows; 1,000,000,000 was asked for.",
+        ),
     ],
 )
 async def test_sizes_out_of_range(fake_model, reply: str, message: str) -> None:
@@ -176,4 +204,6 @@ async def test_a_button_when_nothing_waits(fake_model) -> None:
     async with open_graph() as graph:
         conv = Conversation(graph, "stray")
         ev = await say(conv, {"action": "approve"})
-        assert errors(ev) == ["There is nothing to approve right now — describe the dataset you need."]
+        assert errors(ev) == [
+            "There is nothing to approve right now — describe the dataset you need."
+        ]

@@ -17,7 +17,17 @@ runner = CliRunner()
 def test_generate_from_description_writes_a_loadable_folder(fake_model, tmp_path: Path) -> None:
     out = tmp_path / "reviews"
     result = runner.invoke(
-        app, ["generate", "--description", "customer reviews for a shop", "--rows", "24", "--out", str(out), "--yes"]
+        app,
+        [
+            "generate",
+            "--description",
+            "customer reviews for a shop",
+            "--rows",
+            "24",
+            "--out",
+            str(out),
+            "--yes",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == str(out.resolve())
@@ -29,19 +39,33 @@ def test_generate_from_description_writes_a_loadable_folder(fake_model, tmp_path
 
 def test_rerun_from_a_saved_spec(fake_model, tmp_path: Path) -> None:
     first = tmp_path / "first"
-    assert runner.invoke(app, ["generate", "-d", "reviews", "-n", "12", "-o", str(first), "-y"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["generate", "-d", "reviews", "-n", "12", "-o", str(first), "-y"]
+        ).exit_code
+        == 0
+    )
     spec = json.loads((first / "spec.json").read_text())
     assert spec["size"] == 12
     second = tmp_path / "second"
-    result = runner.invoke(app, ["generate", "--spec", str(first / "spec.json"), "-o", str(second), "--yes"])
+    result = runner.invoke(
+        app, ["generate", "--spec", str(first / "spec.json"), "-o", str(second), "--yes"]
+    )
     assert result.exit_code == 0, result.output
     assert datasets.load_dataset(str(second))["train"].num_rows == 12
-    assert "Clarification" not in fake_model.kinds()[fake_model.kinds().index("GeneratedText"):]
+    assert "Clarification" not in fake_model.kinds()[fake_model.kinds().index("GeneratedText") :]
 
 
 def test_failures_exit_non_zero_with_one_line(fake_model, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"description": "x", "labels": [{"name": "a", "definition": "d"}, {"name": "A", "definition": "e"}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "description": "x",
+                "labels": [{"name": "a", "definition": "d"}, {"name": "A", "definition": "e"}],
+            }
+        )
+    )
     result = runner.invoke(app, ["generate", "--spec", str(bad), "--yes"])
     assert result.exit_code == 1
     assert "not a valid contract: Label names must be unique; repeated: a." in result.stderr

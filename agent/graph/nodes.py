@@ -34,10 +34,18 @@ from agent.tools.generate import read_rows, run_generation
 
 JUST_GO = re.compile(r"\b(just go|go ahead|just do it|defaults?|surprise me|whatever)\b", re.I)
 APPROVE = re.compile(
-    r"^\s*(yes|y|ok|okay|sure|approve[d]?|looks good|lgtm|go|continue|da|oui|sí|si|ja|perfect)\W*$", re.I
+    r"^\s*(yes|y|ok|okay|sure|approve[d]?|looks good|lgtm|go|continue|da|oui|sí|si|ja|perfect)\W*$",
+    re.I,
 )
 CANCEL = re.compile(r"^\s*(cancel|stop|quit|abort|no thanks)\W*$", re.I)
-GENERATE_N = re.compile(r"\b(?:generate|make|produce|create|scale to)\s+(-?[\d][\d_,.]*)\s*(rows?)?\b", re.I)
+GENERATE_N = re.compile(
+    r"\b(?:generate|make|produce|create|scale to)\s+(-?[\d][\d_,.]*)\s*(rows?)?\b", re.I
+)
+
+
+def _to(node: str) -> Any:
+    """A node name computed at run time (the return annotations list every possible one)."""
+    return node
 
 
 def _say(text: str, **kwargs: Any) -> AIMessage:
@@ -82,7 +90,12 @@ async def clarify(state: State) -> Command[Literal["ask_user", "propose", "revie
     update |= {
         "clarify_rounds": rounds + 1,
         "stage": "clarify",
-        "messages": [_say(decision.question.strip() + "\n\n(Or say “just go” and I will use sensible defaults.)")],
+        "messages": [
+            _say(
+                decision.question.strip()
+                + "\n\n(Or say “just go” and I will use sensible defaults.)"
+            )
+        ],
     }
     return Command(goto="ask_user", update=update)
 
@@ -101,7 +114,8 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
     )
     p = await structured_call(get_chat_model("steer"), Proposal, msgs)
     description = next(
-        (str(m.content) for m in state["messages"] if isinstance(m, HumanMessage)), "A synthetic dataset."
+        (str(m.content) for m in state["messages"] if isinstance(m, HumanMessage)),
+        "A synthetic dataset.",
     )
     spec, notes = proposal_to_spec(
         description=description,
@@ -142,18 +156,20 @@ def _reply_text(value: Any) -> str:
 
 def _check_reply(value: Any) -> Any:
     """Resume values are either the user's text or a button's {"action": …}."""
-    if isinstance(value, str) or (isinstance(value, dict) and ("action" in value or "text" in value)):
+    if isinstance(value, str) or (
+        isinstance(value, dict) and ("action" in value or "text" in value)
+    ):
         return value
     raise ValueError(f"unexpected resume value: {value!r}")
 
 
 async def review_contract(state: State) -> Command[Literal["interpret"]]:
-    value = interrupt({"kind": "review", "stage": "contract", "version": state["spec"]["version"]})
+    value = interrupt({"kind": "review", "stage": "contract", "version": _spec(state).version})
     return Command(goto="interpret", update={"reply": _check_reply(value), "stage": "contract"})
 
 
 async def review_sample(state: State) -> Command[Literal["interpret"]]:
-    value = interrupt({"kind": "review", "stage": "sample", "version": state["spec"]["version"]})
+    value = interrupt({"kind": "review", "stage": "sample", "version": _spec(state).version})
     return Command(goto="interpret", update={"reply": _check_reply(value), "stage": "sample"})
 
 
@@ -164,7 +180,11 @@ async def review_dataset(state: State) -> Command[Literal["interpret"]]:
 
 # --- interpret the user's reply ------------------------------------------------------------------
 
-REVIEW_NODE = {"contract": "review_contract", "sample": "review_sample", "dataset": "review_dataset"}
+REVIEW_NODE = {
+    "contract": "review_contract",
+    "sample": "review_sample",
+    "dataset": "review_dataset",
+}
 NEXT_ON_APPROVE = {"contract": "sample", "sample": "scale", "dataset": "export"}
 
 
@@ -186,13 +206,18 @@ def quick_intent(text: str) -> Intent | None:
 
 async def interpret(
     state: State,
-) -> Command[Literal["review_contract", "review_sample", "review_dataset", "sample", "scale", "export", "__end__"]]:
+) -> Command[
+    Literal[
+        "review_contract", "review_sample", "review_dataset", "sample", "scale", "export", "__end__"
+    ]
+]:
     stage = state.get("stage", "contract")
     back = REVIEW_NODE.get(stage, "review_contract")
     reply = state.get("reply")
     spec = _spec(state)
     settings = get_settings()
     said: list[AnyMessage] = []
+    intent: Intent | None
     if isinstance(reply, dict) and "action" in reply:
         intent = Intent(kind=reply["action"], rows=reply.get("rows"))
     else:
@@ -207,16 +232,22 @@ async def interpret(
             try:
                 intent = await structured_call(get_chat_model("steer"), Intent, msgs)
             except LLMBadOutput as exc:
-                return Command(goto=back, update={"messages": [*said, _say(str(exc))]})
+                return Command(goto=_to(back), update={"messages": [*said, _say(str(exc))]})
+    assert intent is not None
 
     if intent.kind == "approve":
-        return Command(goto=NEXT_ON_APPROVE[stage], update={"messages": said})
+        return Command(goto=_to(NEXT_ON_APPROVE[stage]), update={"messages": said})
     if intent.kind == "cancel":
-        msg = _say("Stopped. Your contract, samples and rows are kept; write again to start a new dataset.")
-        return Command(goto=END, update={"messages": [*said, msg], "stage": "cancelled"})
+        msg = _say(
+            "Stopped. Your contract, samples and rows are kept; write again to start a new dataset."
+        )
+        return Command(goto=_to(END), update={"messages": [*said, msg], "stage": "cancelled"})
     if intent.kind == "question":
-        answer = intent.answer.strip() or "I could not find an answer to that; the contract is unchanged."
-        return Command(goto=back, update={"messages": [*said, _say(answer)]})
+        answer = (
+            intent.answer.strip()
+            or "I could not find an answer to that; the contract is unchanged."
+        )
+        return Command(goto=_to(back), update={"messages": [*said, _say(answer)]})
 
     edits = list(intent.edits)
     if intent.kind == "generate" and intent.rows is not None and intent.rows != spec.size:
@@ -229,7 +260,7 @@ async def interpret(
         new = apply_edits(spec, edits, max_rows=settings.max_rows) if edits else spec
     except SpecError as exc:
         msg = _say(f"{exc} The contract is unchanged (v{spec.version}).")
-        return Command(goto=back, update={"messages": [*said, msg]})
+        return Command(goto=_to(back), update={"messages": [*said, msg]})
 
     update: dict[str, Any] = {"messages": said}
     if new is not spec:
@@ -298,7 +329,12 @@ async def critique(state: State) -> Command[Literal["review_sample"]]:
         prompts.CRITIQUE_SYSTEM.format(
             description=spec.description, user_language=state.get("user_language", "English")
         ),
-        prompts.CRITIQUE_USER.format(figures=summary, rows="\n".join(f"- [{', '.join(quality.row_labels(r))}] {r['text'][:300]}" for r in rows[:10])),
+        prompts.CRITIQUE_USER.format(
+            figures=summary,
+            rows="\n".join(
+                f"- [{', '.join(quality.row_labels(r))}] {r['text'][:300]}" for r in rows[:10]
+            ),
+        ),
     )
     try:
         c = await structured_call(get_chat_model("judge"), CritiqueNotes, msgs)
@@ -313,7 +349,11 @@ async def critique(state: State) -> Command[Literal["review_sample"]]:
     )
     return Command(
         goto="review_sample",
-        update={"critique": fig | {"notes": notes}, "messages": [_say(text, kind="sample")], "stage": "sample"},
+        update={
+            "critique": fig | {"notes": notes},
+            "messages": [_say(text, kind="sample")],
+            "stage": "sample",
+        },
     )
 
 
@@ -344,7 +384,12 @@ async def scale(state: State) -> Command[Literal["review_dataset"]]:
     )
     return Command(
         goto="review_dataset",
-        update={"run_dir": str(run_dir), "critique": fig, "messages": [_say(text, kind="dataset")], "stage": "dataset"},
+        update={
+            "run_dir": str(run_dir),
+            "critique": fig,
+            "messages": [_say(text, kind="dataset")],
+            "stage": "dataset",
+        },
     )
 
 
@@ -374,7 +419,7 @@ async def export(state: State) -> Command[Literal["__end__"]]:
         f"```python\nfrom datasets import load_dataset\nds = load_dataset({str(folder)!r})\n```"
     )
     return Command(
-        goto=END,
+        goto=_to(END),
         update={
             "export_dir": str(folder),
             "stage": "done",
@@ -386,5 +431,11 @@ async def export(state: State) -> Command[Literal["__end__"]]:
 def _model_info() -> dict[str, str]:
     settings = get_settings()
     model = get_chat_model("generate")
-    name = getattr(model, "model", None) or getattr(model, "model_name", None) or type(model).__name__
-    return {"model": str(name), "backend": type(model).__name__, "temperature": str(settings.temperature)}
+    name = (
+        getattr(model, "model", None) or getattr(model, "model_name", None) or type(model).__name__
+    )
+    return {
+        "model": str(name),
+        "backend": type(model).__name__,
+        "temperature": str(settings.temperature),
+    }

@@ -239,7 +239,9 @@ async def run_generation(
     async def make_row(plan: RowPlan) -> dict[str, Any] | None:
         for attempt in range(attempts):
             msgs = as_messages(
-                prompts.GENERATE_SYSTEM.format(description=spec.description, language=spec.language),
+                prompts.GENERATE_SYSTEM.format(
+                    description=spec.description, language=spec.language
+                ),
                 prompts.GENERATE_USER.format(
                     length=plan.length,
                     min_words=band[0],
@@ -274,7 +276,9 @@ async def run_generation(
                 verdict = await _judge(judge, spec, text)
                 key = "judge_labels" if spec.multi_label else "judge_label"
                 row[key] = verdict if spec.multi_label else (verdict[0] if verdict else None)
-                row["agreement"] = None if verdict is None else sorted(verdict) == sorted(plan.labels)
+                row["agreement"] = (
+                    None if verdict is None else sorted(verdict) == sorted(plan.labels)
+                )
             return row
         return None
 

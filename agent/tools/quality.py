@@ -33,7 +33,12 @@ def figures(spec: DatasetSpec, rows: Iterable[dict[str, Any]]) -> dict[str, Any]
             elif len(disagreements) < 20:
                 judge = row.get("judge_labels") or [row.get("judge_label")]
                 disagreements.append(
-                    {"row_id": row.get("row_id"), "text": row["text"], "intended": labels, "judge": judge}
+                    {
+                        "row_id": row.get("row_id"),
+                        "text": row["text"],
+                        "intended": labels,
+                        "judge": judge,
+                    }
                 )
     mix = {}
     for name in spec.label_names:
@@ -72,7 +77,9 @@ def render_figures(fig: dict[str, Any], notes: dict[str, list[str]] | None = Non
         lines += ["", "Rows the judge labelled differently:"]
         for d in fig["disagreements"][:3]:
             text = d["text"][:140] + ("…" if len(d["text"]) > 140 else "")
-            lines.append(f"- #{d['row_id']} intended {', '.join(d['intended'])}, judge {d['judge']}: “{text}”")
+            lines.append(
+                f"- #{d['row_id']} intended {', '.join(d['intended'])}, judge {d['judge']}: “{text}”"
+            )
     if notes:
         if notes.get("problems"):
             lines += ["", "Problems:"] + [f"- {p}" for p in notes["problems"][:3]]

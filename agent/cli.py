@@ -52,9 +52,10 @@ def _answer(prompt: dict[str, Any], rows: int | None, yes: bool, state: dict[str
     return {"action": "approve"}
 
 
-async def _generate(
-    description: str | None, spec_path: Path | None, rows: int | None, out: Path | None, yes: bool
-) -> Path:
+def _first_message(
+    description: str | None, spec_path: Path | None, out: Path | None
+) -> tuple[str, dict[str, Any]]:
+    """The opening message and the initial state: a description, or a saved contract."""
     extra: dict[str, Any] = {}
     if out is not None:
         extra["out_dir"] = str(out.resolve())
@@ -69,12 +70,13 @@ async def _generate(
             "spec": spec.model_dump(),
             "history": [{"version": spec.version, "diff": ["loaded from file"]}],
         }
-        text = f"Re-run the contract in {spec_path.name}."
-    elif description:
-        text = description
-    else:
-        raise CliFailure("give --description TEXT or --spec FILE")
+        return f"Re-run the contract in {spec_path.name}.", extra
+    if description:
+        return description, extra
+    raise CliFailure("give --description TEXT or --spec FILE")
 
+
+async def _generate(text: str, extra: dict[str, Any], rows: int | None, yes: bool) -> Path:
     async with open_graph() as graph:
         conv = Conversation(graph, f"cli-{uuid.uuid4().hex[:12]}")
         value: Any = text
@@ -145,7 +147,8 @@ def generate(
         set_provider(chosen)
         if notice:
             err.print(notice, markup=False)
-        folder = asyncio.run(_generate(description, spec, rows, out, yes))
+        text, extra = _first_message(description, spec, out)
+        folder = asyncio.run(_generate(text, extra, rows, yes))
     except CliFailure as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None

@@ -211,7 +211,7 @@ async def structured_call(
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(retries),
             wait=wait_exponential(multiplier=0.2, max=2),
-            retry=retry_if_exception_type(_RETRYABLE + (_OutputParserError,)),
+            retry=retry_if_exception_type((*_RETRYABLE, _OutputParserError)),
             reraise=True,
         ):
             with attempt:
@@ -221,7 +221,7 @@ async def structured_call(
                 if not isinstance(result, schema):
                     raise ValueError(f"expected {schema.__name__}, got {type(result).__name__}")
                 return result
-    except _RETRYABLE + (_OutputParserError,) as exc:
+    except (*_RETRYABLE, _OutputParserError) as exc:
         last = exc
     except Exception as exc:
         raise friendly_error(exc) from exc

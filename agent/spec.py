@@ -376,7 +376,10 @@ def spec_diff(old: DatasetSpec, new: DatasetSpec) -> list[str]:
     for field in ("length", "topics", "tones", "clarity"):
         a, b = getattr(old.style, field), getattr(new.style, field)
         if a != b:
-            show = lambda v: ", ".join(v) if isinstance(v, list) else str(v)
+
+            def show(v):
+                return ", ".join(v) if isinstance(v, list) else str(v)
+
             lines.append(f"~ {field}: {show(a) or '—'} → {show(b) or '—'}")
     return lines
 

@@ -4,7 +4,7 @@ import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from langchain_core.messages import BaseMessage
@@ -46,7 +46,7 @@ def _system(messages: list[BaseMessage]) -> str:
 class ReviewWorld:
     """Scripted answers for the e-commerce reviews conversation."""
 
-    labels = ["positive", "negative", "neutral"]
+    labels: ClassVar[list[str]] = ["positive", "negative", "neutral"]
 
     def __init__(self) -> None:
         self.asked = False

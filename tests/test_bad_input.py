@@ -207,3 +207,25 @@ async def test_a_button_when_nothing_waits(fake_model) -> None:
         assert errors(ev) == [
             "There is nothing to approve right now — describe the dataset you need."
         ]
+
+
+async def test_a_proposal_with_one_usable_label_is_asked_again_then_explained(world: ReviewWorld) -> None:
+    calls = {"n": 0}
+
+    def responder(kind: str, messages: list) -> Any:
+        if kind == "Proposal":
+            calls["n"] += 1
+            p = world(kind, messages)
+            if calls["n"] <= 3:
+                p["labels"] = [{"name": "ok", "definition": "x"}, {"name": "OK", "definition": "y"}]
+            return p
+        return world(kind, messages)
+
+    with use_model(ScriptedModel(responder=responder)):
+        async with open_graph() as graph:
+            conv = Conversation(graph, "one-label")
+            ev = await say(conv, DESCRIPTION)
+            assert calls["n"] == 3
+            assert "did not propose a usable contract" in errors(ev)[0] and "press Retry" in errors(ev)[0]
+            await say(conv, {"action": "retry"})  # the 4th proposal is fine
+            assert (await conv.pending_prompt())["stage"] == "contract"

@@ -112,21 +112,32 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
         prompts.PROPOSE_SYSTEM,
         prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"])),
     )
-    p = await structured_call(get_chat_model("steer"), Proposal, msgs)
     description = next(
         (str(m.content) for m in state["messages"] if isinstance(m, HumanMessage)),
         "A synthetic dataset.",
     )
-    spec, notes = proposal_to_spec(
-        description=description,
-        name=p.name,
-        labels=p.labels,
-        multi_label=p.multi_label,
-        language=p.language,
-        size=p.size,
-        style=Style(topics=p.topics[:8], length=p.length, tones=p.tones[:4] or ["neutral"]),
-        max_rows=settings.max_rows,
-    )
+    problem = ""
+    for _ in range(3):  # a proposal with unusable labels is asked for again, not shown
+        p = await structured_call(get_chat_model("steer"), Proposal, msgs)
+        try:
+            spec, notes = proposal_to_spec(
+                description=description,
+                name=p.name,
+                labels=p.labels,
+                multi_label=p.multi_label,
+                language=p.language,
+                size=p.size,
+                style=Style(topics=p.topics[:8], length=p.length, tones=p.tones[:4] or ["neutral"]),
+                max_rows=settings.max_rows,
+            )
+            break
+        except SpecError as exc:
+            problem = str(exc)
+    else:
+        raise LLMBadOutput(
+            f"The model did not propose a usable contract ({problem}) — "
+            "try naming the labels you want, e.g. “labels: positive, negative”."
+        )
     note = f"\n\n_Note: I {'; '.join(notes)}._" if notes else ""
     text = (
         f"Here is the proposed contract:\n\n{render_spec(spec)}{note}\n\n"

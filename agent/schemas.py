@@ -40,6 +40,11 @@ class Proposal(BaseModel):
     )
     length: LengthBand = Field("medium", description="Text length: short, medium or long.")
     tones: list[str] = Field(default_factory=list, description="1 to 4 tones to vary over.")
+    intro: str = Field(
+        "",
+        description="One sentence in the language the USER writes in, presenting the contract and "
+        "asking them to approve it or say what to change.",
+    )
 
 
 class Intent(BaseModel):

@@ -92,3 +92,30 @@ async def test_resume_on_a_fresh_graph_after_interruption(fake_model, settings_e
         ev = await say(conv, "generate 12")
         ev = await say(conv, {"action": "approve"})
         assert (await conv.state()).values["stage"] == "done"
+
+
+async def test_a_romanian_speaker_gets_romanian_replies_while_the_data_language_is_separate(
+    world, settings_env: Path
+) -> None:
+    from agent.llm import use_model
+    from tests.fakes import ScriptedModel
+
+    def responder(kind: str, messages: list) -> Any:
+        if kind == "Clarification":
+            return {"user_language": "Romanian", "ready": True, "question": ""}
+        if kind == "Proposal":
+            assert "(Romanian)" in str(messages[0].content)  # the prompt asks for the user's language
+            return world(kind, messages) | {"intro": "Iată contractul propus. Îl aprobați?"}
+        if kind == "Intent":
+            return {"kind": "question", "answer": "Da, textele vor fi în engleză."}
+        return world(kind, messages)
+
+    with use_model(ScriptedModel(responder=responder)):
+        async with open_graph() as graph:
+            conv = Conversation(graph, "ro")
+            ev = await say(conv, "Vreau un set de date cu recenzii de produse, în engleză.")
+            assert "Iată contractul propus. Îl aprobați?" in texts(ev)
+            assert (await conv.state()).values["spec"]["language"] == "English"
+            ev = await say(conv, "Textele vor fi în engleză?")
+            assert "Da, textele vor fi în engleză." in texts(ev)
+            assert (await conv.pending_prompt())["stage"] == "contract"

@@ -109,7 +109,7 @@ async def ask_user(state: State) -> Command[Literal["clarify"]]:
 async def propose(state: State) -> Command[Literal["review_contract"]]:
     settings = get_settings()
     msgs = as_messages(
-        prompts.PROPOSE_SYSTEM,
+        prompts.PROPOSE_SYSTEM.format(user_language=state.get("user_language", "English")),
         prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"])),
     )
     description = next(
@@ -139,10 +139,10 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
             "try naming the labels you want, e.g. “labels: positive, negative”."
         )
     note = f"\n\n_Note: I {'; '.join(notes)}._" if notes else ""
-    text = (
-        f"Here is the proposed contract:\n\n{render_spec(spec)}{note}\n\n"
-        "Approve it to see a sample, or tell me what to change (e.g. “drop neutral”, “in Romanian”)."
-    )
+    ask = "Approve it to see a sample, or tell me what to change (e.g. “drop neutral”, “in Romanian”)."
+    if state.get("user_language", "English").lower() not in ("english", "en") and p.intro.strip():
+        ask = p.intro.strip()  # the person's own language, written by the model
+    text = f"Here is the proposed contract:\n\n{render_spec(spec)}{note}\n\n{ask}"
     return Command(
         goto="review_contract",
         update={

@@ -102,8 +102,23 @@ async def _send(value: str | dict[str, Any]) -> None:
         return
     async with lock:
         progress: cl.Message | None = None
+        streaming: cl.Message | None = None
         last = 0.0
         async for event in conv.send(value):
+            if event.kind == "token":
+                if streaming is None:
+                    streaming = cl.Message(content="")
+                await streaming.stream_token(event.text)
+                continue
+            if (
+                event.kind == "message"
+                and event.data.get("kind") == "answer"
+                and streaming is not None
+            ):
+                streaming.content = event.text
+                await streaming.update()
+                streaming = None
+                continue
             if event.kind == "progress":
                 now = time.monotonic()
                 if progress is None:

@@ -74,3 +74,13 @@ CRITIQUE_USER = """<figures>
 <rows>
 {rows}
 </rows>"""
+
+ANSWER_SYSTEM = """You help a person build a synthetic dataset. Answer their question briefly (at most
+4 sentences) from the contract and the figures below, in {user_language}. If the answer is not there,
+say so. Do not change anything; they can ask for changes afterwards.
+<contract>
+{contract}
+</contract>
+<figures>
+{figures}
+</figures>"""

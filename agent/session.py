@@ -22,11 +22,12 @@ from langgraph.types import Command
 
 from agent.config import Settings, get_settings
 from agent.graph import build_graph
+from agent.graph.nodes import STREAM_TAG
 from agent.llm import LLMError, friendly_error
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal["message", "progress", "prompt", "error"]
+EventKind = Literal["message", "token", "progress", "prompt", "error"]
 
 
 @dataclass
@@ -118,8 +119,13 @@ class Conversation:
             async for mode, chunk in self.graph.astream(
                 graph_input,
                 self.config,
-                stream_mode=["updates", "custom"],
+                stream_mode=["updates", "custom", "messages"],
             ):
+                if mode == "messages":
+                    chunk_msg, meta = chunk
+                    if STREAM_TAG in (meta.get("tags") or []) and chunk_msg.content:
+                        yield Event("token", str(chunk_msg.content))
+                    continue
                 if mode == "custom" and isinstance(chunk, dict) and "progress" in chunk:
                     yield Event("progress", data=chunk["progress"])
                     continue

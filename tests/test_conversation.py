@@ -104,10 +104,15 @@ async def test_a_romanian_speaker_gets_romanian_replies_while_the_data_language_
         if kind == "Clarification":
             return {"user_language": "Romanian", "ready": True, "question": ""}
         if kind == "Proposal":
-            assert "(Romanian)" in str(messages[0].content)  # the prompt asks for the user's language
+            assert "(Romanian)" in str(
+                messages[0].content
+            )  # the prompt asks for the user's language
             return world(kind, messages) | {"intro": "Iată contractul propus. Îl aprobați?"}
         if kind == "Intent":
-            return {"kind": "question", "answer": "Da, textele vor fi în engleză."}
+            return {"kind": "question", "answer": "(structured answer, unused)"}
+        if kind == "text":  # the streamed prose answer
+            assert "in Romanian" in str(messages[0].content)
+            return "Da, textele vor fi în engleză."
         return world(kind, messages)
 
     with use_model(ScriptedModel(responder=responder)):
@@ -118,4 +123,6 @@ async def test_a_romanian_speaker_gets_romanian_replies_while_the_data_language_
             assert (await conv.state()).values["spec"]["language"] == "English"
             ev = await say(conv, "Textele vor fi în engleză?")
             assert "Da, textele vor fi în engleză." in texts(ev)
+            streamed = "".join(e.text for e in ev if e.kind == "token")
+            assert streamed == "Da, textele vor fi în engleză."  # token events reach the UI
             assert (await conv.pending_prompt())["stage"] == "contract"

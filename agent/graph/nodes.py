@@ -254,11 +254,8 @@ async def interpret(
         )
         return Command(goto=_to(END), update={"messages": [*said, msg], "stage": "cancelled"})
     if intent.kind == "question":
-        answer = (
-            intent.answer.strip()
-            or "I could not find an answer to that; the contract is unchanged."
-        )
-        return Command(goto=_to(back), update={"messages": [*said, _say(answer)]})
+        answer = await _answer(state, spec, said, fallback=intent.answer)
+        return Command(goto=_to(back), update={"messages": [*said, _say(answer, kind="answer")]})
 
     edits = list(intent.edits)
     if intent.kind == "generate" and intent.rows is not None and intent.rows != spec.size:
@@ -291,6 +288,34 @@ async def interpret(
         update["messages"] = [*update["messages"], _say(render_spec(new), kind="contract")]
         return Command(goto="review_contract", update=update)
     return Command(goto="sample", update=update)
+
+
+STREAM_TAG = "to_user"
+
+
+async def _answer(state: State, spec: DatasetSpec, said: list[AnyMessage], fallback: str) -> str:
+    """A prose answer, streamed token by token to the chat (the tag tells the UI which call to show)."""
+    figures = {
+        k: v
+        for k, v in state.get("critique", {}).items()
+        if k in ("rows", "agreement", "duplicates", "mix")
+    }
+    msgs = [
+        *as_messages(
+            prompts.ANSWER_SYSTEM.format(
+                user_language=state.get("user_language", "English"),
+                contract=spec.model_dump_json(),
+                figures=figures,
+            ),
+            str(said[-1].content) if said else "",
+        )
+    ]
+    try:
+        reply = await get_chat_model("steer").ainvoke(msgs, config={"tags": [STREAM_TAG]})
+        text = str(reply.content).strip()
+    except Exception:  # the structured reply already holds an answer; use it rather than fail
+        text = ""
+    return text or fallback.strip() or "I could not find an answer to that; nothing was changed."
 
 
 # --- sample, critique, scale, export -------------------------------------------------------------

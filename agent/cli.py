@@ -37,6 +37,8 @@ def _answer(prompt: dict[str, Any], rows: int | None, yes: bool, state: dict[str
     stage = prompt.get("stage")
     if stage == "clarify":
         return "just go"
+    if stage == "publish":  # `python -m agent push` publishes, after its own confirmation
+        return {"action": "done"}
     if not yes:
         if not sys.stdin.isatty():
             raise CliFailure("approvals need --yes when not run in a terminal")

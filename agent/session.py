@@ -23,6 +23,7 @@ from langgraph.types import Command
 from agent.config import Settings, get_settings
 from agent.graph import build_graph
 from agent.graph.nodes import STREAM_TAG
+from agent.graph.publish import Context
 from agent.llm import LLMError, friendly_error
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class Conversation:
     def __init__(self, graph: CompiledStateGraph, thread_id: str) -> None:
         self.graph = graph
         self.thread_id = thread_id
+        self.context = Context()
+        """Secrets for this session (tokens, keys): memory only, never checkpointed."""
         self.config: RunnableConfig = {
             "configurable": {"thread_id": thread_id},
             "recursion_limit": 200,
@@ -119,6 +122,7 @@ class Conversation:
             async for mode, chunk in self.graph.astream(
                 graph_input,
                 self.config,
+                context=self.context,
                 stream_mode=["updates", "custom", "messages"],
             ):
                 if mode == "messages":

@@ -63,8 +63,10 @@ async def test_description_to_exported_dataset(fake_model, settings_env: Path) -
         assert prompt_stage(ev) == "dataset"
         assert "~ size: 100 → 50" in texts(ev)
         ev = await say(conv, {"action": "approve"})
+        assert prompt_stage(ev) == "publish"  # exported; publishing is offered, never assumed
+        ev = await say(conv, "done")
         state = (await conv.state()).values
-        assert state["stage"] == "done"
+        assert state["stage"] == "done" and state.get("published") is None
 
     folder = Path(state["export_dir"])
     ds = datasets.load_dataset(str(folder))["train"]
@@ -91,7 +93,8 @@ async def test_resume_on_a_fresh_graph_after_interruption(fake_model, settings_e
         assert prompt_stage(ev) == "sample"
         ev = await say(conv, "generate 12")
         ev = await say(conv, {"action": "approve"})
-        assert (await conv.state()).values["stage"] == "done"
+        assert (await conv.state()).values["stage"] == "publish"
+        assert (await conv.state()).values["export_dir"]
 
 
 async def test_a_romanian_speaker_gets_romanian_replies_while_the_data_language_is_separate(

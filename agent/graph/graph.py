@@ -1,7 +1,8 @@
 """The conversation as a state machine.
 
 clarify ⇄ ask_user → propose → review_contract → interpret → sample → critique → review_sample
-→ interpret (refine loops back to sample) → scale → review_dataset → interpret → export.
+→ interpret (refine loops back to sample) → scale → review_dataset → interpret → export
+→ review_publish → interpret → prepare_publish → confirm_publish → publish → review_publish.
 Nodes route with `Command(goto=…)`; their return annotations document the edges.
 """
 
@@ -11,12 +12,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agent.graph import nodes
+from agent.graph import nodes, publish
+from agent.graph.publish import Context
 from agent.graph.state import State
 
 
 def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
-    builder = StateGraph(State)
+    builder = StateGraph(State, context_schema=Context)
     builder.add_node("clarify", nodes.clarify)
     builder.add_node("ask_user", nodes.ask_user)
     builder.add_node("propose", nodes.propose)
@@ -28,5 +30,9 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     builder.add_node("scale", nodes.scale)
     builder.add_node("review_dataset", nodes.review_dataset)
     builder.add_node("export", nodes.export)
+    builder.add_node("review_publish", publish.review_publish)
+    builder.add_node("prepare_publish", publish.prepare_publish)
+    builder.add_node("confirm_publish", publish.confirm_publish)
+    builder.add_node("publish", publish.publish)
     builder.add_edge(START, "clarify")
     return builder.compile(checkpointer=checkpointer, name="dataset-agent")

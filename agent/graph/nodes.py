@@ -14,6 +14,7 @@ from langgraph.types import Command, interrupt
 
 from agent import prompts
 from agent.config import get_settings
+from agent.graph.publish import parse_target
 from agent.graph.state import State
 from agent.llm import LLMBadOutput, as_messages, get_chat_model, structured_call
 from agent.schemas import Clarification, CritiqueNotes, Intent, Proposal
@@ -219,7 +220,15 @@ async def interpret(
     state: State,
 ) -> Command[
     Literal[
-        "review_contract", "review_sample", "review_dataset", "sample", "scale", "export", "__end__"
+        "review_contract",
+        "review_sample",
+        "review_dataset",
+        "review_publish",
+        "prepare_publish",
+        "sample",
+        "scale",
+        "export",
+        "__end__",
     ]
 ]:
     stage = state.get("stage", "contract")
@@ -229,6 +238,8 @@ async def interpret(
     settings = get_settings()
     said: list[AnyMessage] = []
     intent: Intent | None
+    if stage == "publish":
+        return _interpret_publish(state, reply)
     if isinstance(reply, dict) and "action" in reply:
         intent = Intent(kind=reply["action"], rows=reply.get("rows"))
     else:
@@ -288,6 +299,39 @@ async def interpret(
         update["messages"] = [*update["messages"], _say(render_spec(new), kind="contract")]
         return Command(goto="review_contract", update=update)
     return Command(goto="sample", update=update)
+
+
+def _interpret_publish(state: State, reply: Any) -> Command[Any]:
+    """After export: a target to publish to (confirmed in the next step), or done."""
+    said: list[AnyMessage] = []
+    if isinstance(reply, dict) and "action" in reply:
+        action = reply["action"]
+        target = {k: v for k, v in reply.items() if k != "action"} if action == "publish" else None
+    else:
+        text = _reply_text(reply)
+        said.append(HumanMessage(content=text))
+        target = parse_target(text)
+        action = (
+            "publish"
+            if target
+            else (
+                "done"
+                if APPROVE.match(text)
+                or CANCEL.match(text)
+                or re.search(r"\b(done|finish(ed)?|that's all|nothing)\b", text, re.I)
+                else "unclear"
+            )
+        )
+    if action == "publish" and target and target.get("target") in ("hub", "argilla"):
+        return Command(goto="prepare_publish", update={"messages": said, "publish_target": target})
+    if action in ("done", "approve", "cancel"):
+        msg = _say(f"All done. Your dataset is in `{state.get('export_dir')}`.")
+        return Command(goto=END, update={"messages": [*said, msg], "stage": "done"})
+    msg = _say(
+        "To publish, name the target — e.g. “push it to the hub as my-org/my-dataset, private” or "
+        "“send it to Argilla” — or say “done”. Nothing was sent."
+    )
+    return Command(goto="review_publish", update={"messages": [*said, msg]})
 
 
 STREAM_TAG = "to_user"
@@ -429,7 +473,7 @@ async def scale(state: State) -> Command[Literal["review_dataset"]]:
     )
 
 
-async def export(state: State) -> Command[Literal["__end__"]]:
+async def export(state: State) -> Command[Literal["review_publish"]]:
     settings = get_settings()
     spec = _spec(state)
     out = Path(state.get("out_dir") or settings.datasets_dir / spec.name)
@@ -452,13 +496,15 @@ async def export(state: State) -> Command[Literal["__end__"]]:
     archive = zip_folder(folder)
     text = (
         f"Exported **{spec.name}** to `{folder}`.\n\n"
-        f"```python\nfrom datasets import load_dataset\nds = load_dataset({str(folder)!r})\n```"
+        f"```python\nfrom datasets import load_dataset\nds = load_dataset({str(folder)!r})\n```\n\n"
+        "Publish it? Say e.g. “push it to the hub as my-org/my-dataset, private” or “send it to Argilla” "
+        "— I will ask you to confirm the exact target first. Or say “done”."
     )
     return Command(
-        goto=_to(END),
+        goto="review_publish",
         update={
             "export_dir": str(folder),
-            "stage": "done",
+            "stage": "publish",
             "messages": [_say(text, kind="export", path=str(folder), archive=str(archive))],
         },
     )

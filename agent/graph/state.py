@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-Stage = Literal["clarify", "contract", "sample", "dataset", "done", "cancelled"]
+Stage = Literal["clarify", "contract", "sample", "dataset", "publish", "done", "cancelled"]
 
 
 class State(TypedDict, total=False):
@@ -36,3 +36,7 @@ class State(TypedDict, total=False):
     """The resume value of the last review interrupt, for `interpret`. Overwritten."""
     stage: Stage
     """The review point the conversation is at. Overwritten."""
+    publish_target: dict[str, Any] | None
+    """The target being confirmed or pushed: {target: hub|argilla, repo_id, private, mode, …}."""
+    published: list[dict[str, Any]]
+    """Targets published to in this conversation: [{target, url}]. Nodes return the whole list."""

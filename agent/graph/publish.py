@@ -1,0 +1,235 @@
+"""Publishing: nothing leaves the machine without an explicit confirmation of that exact target.
+
+review_publish (interrupt) → interpret → prepare_publish → confirm_publish (interrupt) → publish.
+The only edge into `publish` is a confirmation given at `confirm_publish` for the target shown there;
+what a description, a refinement or a document says cannot reach it. Tokens come from the runtime
+context (memory only), never from the checkpointed state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.runtime import Runtime
+from langgraph.types import Command, interrupt
+
+from agent.config import get_settings
+from agent.graph.state import State
+
+HUB_RE = re.compile(
+    r"\b(?:hub|hugging ?face)\b.*?\b([\w.-]+/[\w.-]+)|\b([\w.-]+/[\w.-]+)\b.*?\b(?:hub|hugging ?face)\b",
+    re.I,
+)
+ARGILLA_RE = re.compile(r"\bargilla\b", re.I)
+YES = re.compile(
+    r"^\s*(yes|y|ok|okay|confirm(ed)?|go|do it|push it|send it|approve[d]?|da|oui|sí|si|ja)\W*$",
+    re.I,
+)
+
+
+@dataclass
+class Context:
+    """Per-session secrets and identity, held in memory only (not checkpointed)."""
+
+    hf_token: str | None = None
+    argilla_api_url: str | None = None
+    argilla_api_key: str | None = None
+    argilla_workspace: str | None = None
+
+
+def parse_target(text: str) -> dict[str, Any] | None:
+    """A publish target from plain words, e.g. "push it to the hub as my-org/reviews, private"."""
+    m = HUB_RE.search(text)
+    if m:
+        repo = (m.group(1) or m.group(2)).rstrip(".,;")
+        private = not re.search(r"\bpublic\b", text, re.I)
+        return {"target": "hub", "repo_id": repo, "private": private}
+    if ARGILLA_RE.search(text):
+        name = re.search(r"\b(?:as|named|called)\s+([\w.-]+)", text, re.I)
+        return {"target": "argilla", "dataset_name": name.group(1) if name else None}
+    return None
+
+
+def _say(text: str, **kw: Any) -> AIMessage:
+    return AIMessage(content=text, additional_kwargs=kw)
+
+
+def _columns(folder: Path) -> tuple[int, list[str]]:
+    import pyarrow.parquet as pq
+
+    files = sorted((folder / "data").glob("*.parquet"))
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    cols = pq.ParquetFile(files[0]).schema_arrow.names if files else []
+    return rows, cols
+
+
+async def review_publish(state: State) -> Command[Literal["interpret"]]:
+    value = interrupt({"kind": "review", "stage": "publish", "export_dir": state.get("export_dir")})
+    if not (
+        isinstance(value, str)
+        or (isinstance(value, dict) and ("action" in value or "text" in value))
+    ):
+        raise ValueError(f"unexpected resume value: {value!r}")
+    return Command(goto="interpret", update={"reply": value, "stage": "publish"})
+
+
+async def prepare_publish(
+    state: State, runtime: Runtime[Context]
+) -> Command[Literal["confirm_publish", "review_publish"]]:
+    """Check the target and spell out exactly what would go where."""
+    from agent.tools import hub
+
+    target = dict(state.get("publish_target") or {})
+    folder = Path(state.get("export_dir") or "")
+    rows, cols = _columns(folder)
+    spec_name = (state.get("spec") or {}).get("name", folder.name)
+    ctx = runtime.context or Context()
+    if target.get("target") == "hub":
+        try:
+            repo_id = hub.validate_repo_id(str(target.get("repo_id") or ""))
+        except hub.PublishError as exc:
+            return Command(
+                goto="review_publish", update={"messages": [_say(f"{exc} Nothing was sent.")]}
+            )
+        token = hub.resolve_token(ctx.hf_token, None, get_settings())
+        if token is None:
+            msg = "To push to the Hub I need a Hugging Face token with write access: paste it in the chat settings (⚙) or set HF_TOKEN, then ask again. Nothing was sent."
+            return Command(goto="review_publish", update={"messages": [_say(msg)]})
+        try:
+            exists = hub.repo_exists(repo_id, token)
+        except hub.PublishError as exc:
+            return Command(
+                goto="review_publish", update={"messages": [_say(f"{exc} Nothing was sent.")]}
+            )
+        target |= {"repo_id": repo_id, "exists": exists}
+        what = f"the Hugging Face Hub as **{repo_id}** ({'private' if target.get('private', True) else 'public'})"
+        extra = (
+            "\n\nThat repo already exists: **replace** its data, or **add** this as a new config beside it?"
+            if exists
+            else ""
+        )
+    else:
+        url = ctx.argilla_api_url or get_settings().argilla_api_url
+        key = ctx.argilla_api_key or (
+            get_settings().argilla_api_key.get_secret_value()
+            if get_settings().argilla_api_key
+            else None
+        )
+        if not url or not key:
+            msg = "To send to Argilla I need its URL and API key: set them in the chat settings (⚙) or ARGILLA_API_URL / ARGILLA_API_KEY. Nothing was sent."
+            return Command(goto="review_publish", update={"messages": [_say(msg)]})
+        target["dataset_name"] = target.get("dataset_name") or spec_name
+        target["workspace"] = ctx.argilla_workspace or get_settings().argilla_workspace
+        what = f"Argilla at {url} as dataset **{target['dataset_name']}** (workspace {target['workspace'] or 'your default'})"
+        extra = ""
+    text = (
+        f"Please confirm: I will upload `{folder.name}` — {rows:,} rows, columns {', '.join(cols)} — to {what}."
+        f"{extra}"
+    )
+    return Command(
+        goto="confirm_publish",
+        update={"publish_target": target, "messages": [_say(text, kind="confirm_publish")]},
+    )
+
+
+async def confirm_publish(state: State) -> Command[Literal["publish", "review_publish"]]:
+    target = state.get("publish_target") or {}
+    value = interrupt({"kind": "confirm", "stage": "confirm_publish", "target": target})
+    said: list[Any] = []
+    if isinstance(value, dict) and "action" in value:
+        action = value["action"]
+        if value.get("target") not in (None, fingerprint(target)):
+            action = "stale"
+    elif isinstance(value, str):
+        said.append(HumanMessage(content=value))
+        low = value.lower()
+        action = (
+            "replace"
+            if re.search(r"\breplace\b", low)
+            else "add_config"
+            if re.search(r"\b(add|new config|beside)\b", low)
+            else "approve"
+            if YES.match(value)
+            else "no"
+        )
+    else:
+        raise ValueError(f"unexpected resume value: {value!r}")
+    if action == "approve" and target.get("exists"):
+        msg = _say(
+            "That repo exists — say **replace** or **add** (as a new config). Nothing was sent."
+        )
+        return Command(goto="review_publish", update={"messages": [*said, msg]})
+    if action in ("approve", "replace", "add_config"):
+        mode = {"approve": "new", "replace": "replace", "add_config": "add_config"}[action]
+        return Command(
+            goto="publish", update={"publish_target": target | {"mode": mode}, "messages": said}
+        )
+    why = "That confirmation was for an earlier target." if action == "stale" else "Not confirmed."
+    return Command(
+        goto="review_publish", update={"messages": [*said, _say(f"{why} Nothing was sent.")]}
+    )
+
+
+def fingerprint(target: dict[str, Any]) -> str:
+    keys = ("target", "repo_id", "private", "dataset_name", "workspace")
+    return json.dumps({k: target.get(k) for k in keys}, sort_keys=True)
+
+
+async def publish(state: State, runtime: Runtime[Context]) -> Command[Literal["review_publish"]]:
+    from agent.tools import hub
+    from agent.tools.argilla import push_to_argilla
+    from agent.tools.generate import read_rows
+    from agent.spec import DatasetSpec
+
+    target = state.get("publish_target") or {}
+    folder = Path(state.get("export_dir") or "")
+    ctx = runtime.context or Context()
+    settings = get_settings()
+    try:
+        if target.get("target") == "hub":
+            token = hub.resolve_token(ctx.hf_token, None, settings)
+            config = (
+                (state.get("spec") or {}).get("name")
+                if target.get("mode") == "add_config"
+                else None
+            )
+            url = hub.push_folder(
+                folder,
+                target["repo_id"],
+                private=bool(target.get("private", True)),
+                token=token,
+                mode=target.get("mode", "new"),
+                config_name=config,
+            )
+        else:
+            key = ctx.argilla_api_key or (
+                settings.argilla_api_key.get_secret_value() if settings.argilla_api_key else None
+            )
+            url = push_to_argilla(
+                DatasetSpec.model_validate(state["spec"]),
+                read_rows(Path(state.get("run_dir") or "")),
+                api_url=str(ctx.argilla_api_url or settings.argilla_api_url),
+                api_key=str(key),
+                workspace=target.get("workspace"),
+                dataset_name=target["dataset_name"],
+            )
+    except hub.PublishError as exc:
+        msg = f"{exc} The local folder `{folder}` is untouched; ask again to retry."
+        return Command(
+            goto="review_publish", update={"messages": [_say(msg)], "publish_target": None}
+        )
+    published = [*(state.get("published") or []), {"target": target.get("target"), "url": url}]
+    msg = _say(
+        f"Published: {url}\n\nAnything else? Push somewhere else, or say “done”.",
+        kind="published",
+        url=url,
+    )
+    return Command(
+        goto="review_publish",
+        update={"messages": [msg], "published": published, "publish_target": None},
+    )

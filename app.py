@@ -16,6 +16,7 @@ import chainlit as cl
 import pandas as pd
 
 from agent.config import get_settings
+from agent.graph.publish import fingerprint
 from agent.llm import resolve_provider, set_provider
 from agent.session import Conversation, Event, open_graph, unfinished_threads
 
@@ -28,7 +29,14 @@ BUTTONS: dict[str, list[tuple[str, str]]] = {
     "contract": [("approve", "Approve contract"), ("cancel", "Cancel")],
     "sample": [("approve", "Generate full size"), ("cancel", "Cancel")],
     "dataset": [("approve", "Export dataset"), ("cancel", "Cancel")],
+    "publish": [("done", "Done")],
 }
+CONFIRM_NEW = [("approve", "Confirm upload"), ("cancel", "Cancel")]
+CONFIRM_EXISTING = [
+    ("replace", "Replace its data"),
+    ("add_config", "Add as a new config"),
+    ("cancel", "Cancel"),
+]
 
 
 @cl.on_app_startup
@@ -67,9 +75,38 @@ def _conversation(thread_id: str | None = None) -> Conversation:
     return conv
 
 
+SETTINGS = [
+    cl.input_widget.TextInput(
+        id="hf_token",
+        label="Hugging Face token (write access; kept in memory for this session only)",
+        placeholder="hf_…",
+        initial="",
+    ),
+    cl.input_widget.TextInput(
+        id="argilla_api_url", label="Argilla URL", placeholder="http://localhost:6900", initial=""
+    ),
+    cl.input_widget.TextInput(
+        id="argilla_api_key",
+        label="Argilla API key (kept in memory for this session only)",
+        initial="",
+    ),
+    cl.input_widget.TextInput(
+        id="argilla_workspace", label="Argilla workspace (optional)", initial=""
+    ),
+]
+
+
+@cl.on_settings_update
+async def settings_update(values: dict[str, Any]) -> None:
+    ctx = _conversation().context
+    for key in ("hf_token", "argilla_api_url", "argilla_api_key", "argilla_workspace"):
+        setattr(ctx, key, (values.get(key) or "").strip() or None)
+
+
 @cl.on_chat_start
 async def chat_start() -> None:
     conv = _conversation()
+    await cl.ChatSettings(SETTINGS).send()
     if _notice:
         await cl.Message(content=_notice).send()
     prompt = await conv.pending_prompt()
@@ -168,6 +205,8 @@ async def _render(conv: Conversation, event: Event) -> None:
             ]
         )
         elements.append(cl.Dataframe(data=frame, name="sample", display="inline"))
+    if kind == "published" and event.data.get("url"):
+        elements.append(cl.Text(name="link", content=event.data["url"], display="inline"))
     if kind == "export" and event.data.get("archive"):
         archive = Path(event.data["archive"])
         elements.append(cl.File(name=archive.name, path=str(archive), display="inline"))
@@ -176,10 +215,13 @@ async def _render(conv: Conversation, event: Event) -> None:
 
 async def _show_prompt(prompt: dict[str, Any], text: str | None = None) -> None:
     stage = str(prompt.get("stage"))
-    actions = [
-        cl.Action(name=name, payload={"stage": stage}, label=label)
-        for name, label in BUTTONS.get(stage, [])
-    ]
+    payload: dict[str, Any] = {"stage": stage}
+    buttons = BUTTONS.get(stage, [])
+    if stage == "confirm_publish":  # the button confirms exactly the target it was shown with
+        target = prompt.get("target") or {}
+        payload["target"] = fingerprint(target)
+        buttons = CONFIRM_EXISTING if target.get("exists") else CONFIRM_NEW
+    actions = [cl.Action(name=name, payload=payload, label=label) for name, label in buttons]
     if actions:
         await cl.Message(
             content=text or "Click a button or just type your answer.", actions=actions
@@ -204,12 +246,31 @@ async def _clicked(action: cl.Action, value: str | dict[str, Any]) -> None:
 
 @cl.action_callback("approve")
 async def on_approve(action: cl.Action) -> None:
-    await _clicked(action, {"action": "approve"})
+    await _clicked(action, {"action": "approve", **_target(action)})
 
 
 @cl.action_callback("cancel")
 async def on_cancel(action: cl.Action) -> None:
-    await _clicked(action, {"action": "cancel"})
+    await _clicked(action, {"action": "cancel", **_target(action)})
+
+
+@cl.action_callback("done")
+async def on_done(action: cl.Action) -> None:
+    await _clicked(action, {"action": "done"})
+
+
+@cl.action_callback("replace")
+async def on_replace(action: cl.Action) -> None:
+    await _clicked(action, {"action": "replace", **_target(action)})
+
+
+@cl.action_callback("add_config")
+async def on_add_config(action: cl.Action) -> None:
+    await _clicked(action, {"action": "add_config", **_target(action)})
+
+
+def _target(action: cl.Action) -> dict[str, Any]:
+    return {"target": action.payload["target"]} if "target" in action.payload else {}
 
 
 @cl.action_callback("just_go")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -48,6 +49,7 @@ async def open_graph(settings: Settings | None = None) -> AsyncIterator[Compiled
 
 
 RETRY = {"action": "retry"}
+SECRET = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,}|argilla\.apikey\.[\w-]+)")
 
 
 class Conversation:
@@ -86,6 +88,14 @@ class Conversation:
                     "error",
                     f"That message is {len(text):,} characters; the limit is {settings.max_message_chars:,}. "
                     "Please shorten it — nothing was changed.",
+                )
+                return
+            if SECRET.search(text):
+                # Never let a token into the transcript, the checkpoint or a prompt.
+                yield Event(
+                    "error",
+                    "That message looks like it contains a token or API key, so I did not keep it. "
+                    "Paste tokens in the chat settings (⚙) instead; they stay in memory for this session only.",
                 )
                 return
             value = text

@@ -229,3 +229,17 @@ async def test_a_proposal_with_one_usable_label_is_asked_again_then_explained(wo
             assert "did not propose a usable contract" in errors(ev)[0] and "press Retry" in errors(ev)[0]
             await say(conv, {"action": "retry"})  # the 4th proposal is fine
             assert (await conv.pending_prompt())["stage"] == "contract"
+
+
+async def test_a_pasted_token_never_reaches_the_transcript(fake_model, settings_env) -> None:
+    sentinel = "hf_SENTINELsecret0123456789abcdefXYZ"
+    async with open_graph() as graph:
+        conv = Conversation(graph, "secret")
+        await say(conv, DESCRIPTION)
+        ev = await say(conv, f"my token is {sentinel}, push it")
+        assert "looks like it contains a token" in errors(ev)[0]
+        assert (await conv.pending_prompt())["stage"] == "contract"
+    assert all(sentinel not in str(c) for _, msgs in fake_model.calls for c in msgs)
+    for path in settings_env.rglob("*"):
+        if path.is_file():
+            assert sentinel.encode() not in path.read_bytes(), path

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Provider = Literal["auto", "ollama", "openai", "local"]
 
@@ -64,6 +64,27 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("OLLAMA_NUM_PARALLEL", "CONCURRENCY", "concurrency"),
         description="Requests in flight during generation.",
     )
+    max_concurrency: int = Field(
+        16,
+        validation_alias=AliasChoices("MAX_CONCURRENCY", "max_concurrency"),
+        description="The most requests in flight; the adaptive level starts at `concurrency` and stays at or below this.",
+    )
+    endpoints: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("LLM_ENDPOINTS", "endpoints"),
+        description="Several base URLs of the chosen provider (comma-separated), shared by load.",
+    )
+    dedup_threshold: float = Field(
+        0.9,
+        validation_alias=AliasChoices("DEDUP_THRESHOLD", "dedup_threshold"),
+        description="Estimated Jaccard similarity (word 3-shingles) at which a text is a near duplicate.",
+    )
+    failure_budget: float = Field(
+        1.0,
+        validation_alias=AliasChoices("FAILURE_BUDGET", "failure_budget"),
+        description="Discarded attempts (unusable replies, duplicates) allowed per run session, as a "
+        "share of the rows asked for (at least 20); then the run stops short and says so.",
+    )
     judge_full_run: bool = Field(
         True,
         validation_alias=AliasChoices("JUDGE_FULL_RUN", "judge_full_run"),
@@ -71,6 +92,22 @@ class Settings(BaseSettings):
     )
     max_message_chars: int = Field(
         8_000, validation_alias=AliasChoices("MAX_MESSAGE_CHARS", "max_message_chars")
+    )
+    argilla_api_url: str | None = Field(
+        None, validation_alias=AliasChoices("ARGILLA_API_URL", "argilla_api_url")
+    )
+    argilla_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("ARGILLA_API_KEY", "argilla_api_key")
+    )
+    argilla_workspace: str | None = Field(
+        None,
+        validation_alias=AliasChoices("ARGILLA_WORKSPACE", "argilla_workspace"),
+        description="Workspace for Argilla pushes; empty means the user's first workspace.",
+    )
+    hf_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("HF_TOKEN", "hf_token"),
+        description="Last resort for Hub pushes, after the signed-in user's and a pasted token.",
     )
 
     @field_validator("ollama_base_url")
@@ -84,6 +121,16 @@ class Settings(BaseSettings):
         if ":" not in host:
             v += ":11434"
         return v.replace("://0.0.0.0", "://127.0.0.1")
+
+    @field_validator("endpoints", mode="before")
+    @classmethod
+    def _split_endpoints(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = v.split(",")
+        if isinstance(v, list | tuple):
+            urls = [str(x).strip().rstrip("/") for x in v if str(x).strip()]
+            return [u if u.startswith(("http://", "https://")) else f"http://{u}" for u in urls]
+        return v
 
     @property
     def checkpoint_path(self) -> Path:

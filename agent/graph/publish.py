@@ -22,7 +22,7 @@ from agent.config import get_settings
 from agent.graph.state import State
 
 HUB_RE = re.compile(
-    r"\b(?:hub|hugging ?face)\b.*?\b([\w.-]+/[\w.-]+)|\b([\w.-]+/[\w.-]+)\b.*?\b(?:hub|hugging ?face)\b",
+    r"\b(?:hub|hugging ?face)\b.*?(?<!\S)([^\s,;]+/[^\s,;]+)|(?<!\S)([^\s,;]+/[^\s,;]+).*?\b(?:hub|hugging ?face)\b",
     re.I,
 )
 ARGILLA_RE = re.compile(r"\bargilla\b", re.I)
@@ -47,7 +47,7 @@ def parse_target(text: str) -> dict[str, Any] | None:
     m = HUB_RE.search(text)
     if m:
         repo = (m.group(1) or m.group(2)).rstrip(".,;")
-        private = not re.search(r"\bpublic\b", text, re.I)
+        private = not re.search(r"\bpublic(ly)?\b", text, re.I)
         return {"target": "hub", "repo_id": repo, "private": private}
     if ARGILLA_RE.search(text):
         name = re.search(r"\b(?:as|named|called)\s+([\w.-]+)", text, re.I)
@@ -100,19 +100,9 @@ async def prepare_publish(
         if token is None:
             msg = "To push to the Hub I need a Hugging Face token with write access: paste it in the chat settings (⚙) or set HF_TOKEN, then ask again. Nothing was sent."
             return Command(goto="review_publish", update={"messages": [_say(msg)]})
-        try:
-            exists = hub.repo_exists(repo_id, token)
-        except hub.PublishError as exc:
-            return Command(
-                goto="review_publish", update={"messages": [_say(f"{exc} Nothing was sent.")]}
-            )
-        target |= {"repo_id": repo_id, "exists": exists}
+        target |= {"repo_id": repo_id}
         what = f"the Hugging Face Hub as **{repo_id}** ({'private' if target.get('private', True) else 'public'})"
-        extra = (
-            "\n\nThat repo already exists: **replace** its data, or **add** this as a new config beside it?"
-            if exists
-            else ""
-        )
+        extra = ""
     else:
         url = ctx.argilla_api_url or get_settings().argilla_api_url
         key = ctx.argilla_api_key or (
@@ -137,7 +127,9 @@ async def prepare_publish(
     )
 
 
-async def confirm_publish(state: State) -> Command[Literal["publish", "review_publish"]]:
+async def confirm_publish(
+    state: State,
+) -> Command[Literal["publish", "review_publish", "confirm_publish"]]:
     target = state.get("publish_target") or {}
     value = interrupt({"kind": "confirm", "stage": "confirm_publish", "target": target})
     said: list[Any] = []
@@ -180,11 +172,13 @@ def fingerprint(target: dict[str, Any]) -> str:
     return json.dumps({k: target.get(k) for k in keys}, sort_keys=True)
 
 
-async def publish(state: State, runtime: Runtime[Context]) -> Command[Literal["review_publish"]]:
+async def publish(
+    state: State, runtime: Runtime[Context]
+) -> Command[Literal["review_publish", "confirm_publish"]]:
+    from agent.spec import DatasetSpec
     from agent.tools import hub
     from agent.tools.argilla import push_to_argilla
     from agent.tools.generate import read_rows
-    from agent.spec import DatasetSpec
 
     target = state.get("publish_target") or {}
     folder = Path(state.get("export_dir") or "")
@@ -193,6 +187,16 @@ async def publish(state: State, runtime: Runtime[Context]) -> Command[Literal["r
     try:
         if target.get("target") == "hub":
             token = hub.resolve_token(ctx.hf_token, None, settings)
+            if target.get("mode") == "new" and hub.repo_exists(target["repo_id"], token):
+                msg = _say(
+                    f"**{target['repo_id']}** already exists on the Hub: **replace** its data, or **add** this "
+                    "dataset beside it as a new config? Nothing was sent yet.",
+                    kind="confirm_publish",
+                )
+                return Command(
+                    goto="confirm_publish",
+                    update={"messages": [msg], "publish_target": target | {"exists": True}},
+                )
             config = (
                 (state.get("spec") or {}).get("name")
                 if target.get("mode") == "add_config"

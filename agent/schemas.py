@@ -1,53 +1,112 @@
-"""Structured-output schemas, all in one place. The model reads every `Field(description=…)`."""
+"""Structured-output schemas, all in one place. The model reads every `Field(description=…)`.
+
+Lengths and list sizes are bounded with JSON-schema hints (`maxLength`, `maxItems`): with
+constrained decoding (Ollama's `format`, llama.cpp grammars) they cap how long a model can ramble,
+which matters most for small models. Validation truncates rather than rejects, so a backend that
+ignores the hints still yields a usable object.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model, model_validator
 
 from agent.spec import Label, LengthBand, SpecEdit
 
 
-class Clarification(BaseModel):
+def bounded(
+    default: Any = ..., *, chars: int | None = None, items: int | None = None, **kw: Any
+) -> Any:
+    extra: dict[str, Any] = {}
+    if chars is not None:
+        extra["maxLength"] = chars
+    if items is not None:
+        extra["maxItems"] = items
+    if "default_factory" in kw:
+        return Field(json_schema_extra=extra, **kw)
+    return Field(default, json_schema_extra=extra, **kw)
+
+
+class Bounded(BaseModel):
+    """Truncates strings and lists to their `maxLength` / `maxItems` hints before validation."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _truncate(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name, field in cls.model_fields.items():
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            value = data.get(name)
+            if isinstance(value, str) and "maxLength" in extra:
+                data[name] = value[: int(extra["maxLength"])]  # type: ignore[call-overload]
+            elif isinstance(value, list) and "maxItems" in extra:
+                data[name] = value[: int(extra["maxItems"])]  # type: ignore[call-overload]
+        return data
+
+
+class Clarification(Bounded):
     """Decide whether the request is clear enough to propose a contract."""
 
-    user_language: str = Field(
+    user_language: str = bounded(
         "English",
+        chars=30,
         description="The language the USER writes in (not the data language), e.g. English.",
     )
     ready: bool = Field(
         description="True when a sensible contract can be proposed now, or the user said to just go."
     )
-    question: str = Field(
+    question: str = bounded(
         "",
+        chars=300,
         description="When not ready: one short clarifying question, in the user's language.",
     )
 
 
-class Proposal(BaseModel):
+class ProposedLabel(Bounded):
+    name: str = bounded(
+        chars=40, description="Short label name, lower-case, words joined by hyphens."
+    )
+    definition: str = bounded(
+        chars=200, description="One sentence saying which texts get this label."
+    )
+
+    def to_label(self) -> Label:
+        return Label(name=self.name, definition=self.definition)
+
+
+class Proposal(Bounded):
     """A first dataset contract for a text-classification dataset."""
 
-    name: str = Field(description="Short dataset name, lower-case words joined by hyphens.")
-    labels: list[Label] = Field(
-        description="2 to 8 distinct labels, each with a one-line definition."
+    name: str = bounded(
+        chars=50, description="Short dataset name, lower-case words joined by hyphens."
+    )
+    labels: list[ProposedLabel] = bounded(
+        items=8, description="2 to 8 distinct labels, each with a one-line definition."
     )
     multi_label: bool = Field(False, description="True only if one text may carry several labels.")
-    language: str = Field("English", description="Language of the data texts.")
+    language: str = bounded("English", chars=30, description="Language of the data texts.")
     size: int = Field(100, description="Number of rows asked for; 100 when not said.")
-    topics: list[str] = Field(
-        default_factory=list, description="3 to 8 sub-topics to cover, for diversity."
+    topics: list[str] = bounded(
+        default_factory=list,
+        items=8,
+        description="3 to 8 short sub-topics to cover, for diversity.",
     )
     length: LengthBand = Field("medium", description="Text length: short, medium or long.")
-    tones: list[str] = Field(default_factory=list, description="1 to 4 tones to vary over.")
-    intro: str = Field(
+    tones: list[str] = bounded(
+        default_factory=list, items=4, description="1 to 4 tones to vary over."
+    )
+    intro: str = bounded(
         "",
+        chars=300,
         description="One sentence in the language the USER writes in, presenting the contract and "
         "asking them to approve it or say what to change.",
     )
 
 
-class Intent(BaseModel):
+class Intent(Bounded):
     """What the user's free-text reply at an approval point means."""
 
     kind: Literal["approve", "edit", "generate", "cancel", "question"] = Field(
@@ -57,42 +116,71 @@ class Intent(BaseModel):
             "rows); cancel: stop; question: the user asks something about the data or the process."
         )
     )
-    edits: list[SpecEdit] = Field(
-        default_factory=list, description="For kind=edit: the typed changes."
+    edits: list[SpecEdit] = bounded(
+        default_factory=list, items=5, description="For kind=edit: the typed changes."
     )
     rows: int | None = Field(
         None, description="For kind=generate (or a size change): the number of rows."
     )
-    answer: str = Field(
-        "", description="For kind=question: a short answer, in the user's language."
+    answer: str = bounded(
+        "", chars=600, description="For kind=question: a short answer, in the user's language."
     )
 
 
-class GeneratedText(BaseModel):
+class GeneratedText(Bounded):
     """One synthetic text."""
 
-    text: str = Field(description="The text itself, nothing else.")
+    text: str = bounded(chars=2400, description="The text itself, nothing else.")
 
 
-class Relabel(BaseModel):
+class Relabel(Bounded):
     """A blind label for one text: the reasons first, then the verdict."""
 
-    reasoning: str = Field(description="One sentence on which definition fits the text best.")
+    reasoning: str = bounded(
+        chars=200, description="One sentence on which definition fits the text best."
+    )
     label: str = Field(description="The single best label name, exactly as listed.")
 
 
-class MultiRelabel(BaseModel):
-    reasoning: str = Field(description="One sentence on which definitions fit the text.")
+class MultiRelabel(Bounded):
+    reasoning: str = bounded(
+        chars=200, description="One sentence on which definitions fit the text."
+    )
     labels: list[str] = Field(description="Every label name that applies, exactly as listed.")
 
 
-class CritiqueNotes(BaseModel):
+def relabel_schema(names: list[str], *, multi: bool) -> type[BaseModel]:
+    """Relabel / MultiRelabel with the label set as an enum, so constrained decoding can only
+    produce a listed label (the reasons still come first)."""
+    choice: Any = Literal[tuple(names)]  # type: ignore[valid-type]
+    if multi:
+        return create_model(
+            "MultiRelabel",
+            __base__=MultiRelabel,
+            labels=(
+                list[choice],
+                bounded(
+                    items=len(names), description=MultiRelabel.model_fields["labels"].description
+                ),
+            ),
+        )
+    return create_model(
+        "Relabel",
+        __base__=Relabel,
+        label=(choice, Field(description=Relabel.model_fields["label"].description)),
+    )
+
+
+class CritiqueNotes(Bounded):
     """Realism and diversity problems in a sample, with fixes."""
 
-    problems: list[str] = Field(
-        default_factory=list, description="Up to 3 concrete problems seen in the rows."
-    )
-    suggestions: list[str] = Field(
+    problems: list[str] = bounded(
         default_factory=list,
+        items=3,
+        description="Up to 3 concrete problems seen in the rows (one short sentence each).",
+    )
+    suggestions: list[str] = bounded(
+        default_factory=list,
+        items=3,
         description="Up to 3 concrete fixes the user could ask for, e.g. 'shorter texts'.",
     )

@@ -51,14 +51,44 @@ class Style(BaseModel):
     )
 
 
+MAX_TURNS = 8
+
+
+class ChatShape(BaseModel):
+    """The shape of chat/SFT conversations."""
+
+    system_prompt: str = Field(description="The assistant's system prompt.")
+    turns: int = Field(1, description="User turns per conversation (1 to 8); each gets an answer.")
+    personas: list[str] = Field(
+        default_factory=list, description="Kinds of users, sampled per row."
+    )
+    intents: list[str] = Field(
+        default_factory=list, description="What users want, sampled per row."
+    )
+    answer_style: str = Field("helpful and concise", description="How the assistant answers.")
+    answer_length: LengthBand = Field("medium", description="Length band of assistant answers.")
+    grounded: bool = Field(False, description="Answers must be supported by attached documents.")
+    include_system: bool = Field(True, description="Export the system prompt as a leading message.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ChatShape:
+        if not 1 <= self.turns <= MAX_TURNS:
+            raise SpecError(
+                f"Conversations can have 1 to {MAX_TURNS} turns; {self.turns} was asked for."
+            )
+        if not self.system_prompt.strip():
+            raise SpecError("The chat contract needs a system prompt.")
+        return self
+
+
 class DatasetSpec(BaseModel):
     """The contract the user approves; versioned."""
 
     version: int = 1
-    task: Literal["textcat"] = "textcat"
+    task: Literal["textcat", "chat"] = "textcat"
     name: str = Field("synthetic-dataset", description="Folder and repo-friendly dataset name.")
     description: str
-    labels: list[Label]
+    labels: list[Label] = Field(default_factory=list)
     multi_label: bool = False
     mix: dict[str, float] = Field(
         default_factory=dict, description="Target share per label; sums to 1. Empty means uniform."
@@ -66,6 +96,7 @@ class DatasetSpec(BaseModel):
     language: str = "English"
     size: int = 100
     style: Style = Field(default_factory=Style)
+    chat: ChatShape | None = None
 
     @field_validator("name")
     @classmethod
@@ -75,6 +106,15 @@ class DatasetSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> DatasetSpec:
+        if self.size < 1:
+            raise SpecError(f"The size must be at least 1 row; {self.size} was asked for.")
+        if self.task == "chat":
+            if self.chat is None:
+                raise SpecError(
+                    "A chat dataset needs its conversation shape (system prompt, turns)."
+                )
+            self.labels, self.mix, self.multi_label = [], {}, False
+            return self
         names = [label.name for label in self.labels]
         if any(not n for n in names):
             raise SpecError("Every label needs a name; one of them is empty.")
@@ -202,6 +242,12 @@ EditOp = Literal[
     "remove_topic",
     "set_tone",
     "set_multi_label",
+    "set_turns",
+    "set_system_prompt",
+    "add_rule",
+    "set_answer_style",
+    "add_persona",
+    "add_intent",
 ]
 
 
@@ -214,7 +260,10 @@ class SpecEdit(BaseModel):
             "set_label_share: `label` gets `share` (0-1); add_label: new `label` with `definition`; "
             "remove_label; rename_label: `label` becomes `new_name`; redefine_label: new `definition`; "
             "set_size: `number`; set_language: `value`; set_length: `value` short|medium|long; "
-            "add_topic/remove_topic: `value`; set_tone: `value`; set_multi_label: `value` yes|no."
+            "add_topic/remove_topic: `value`; set_tone: `value`; set_multi_label: `value` yes|no. "
+            "Chat data: set_turns: `number`; set_system_prompt: `value`; add_rule: `value` (a rule the "
+            "assistant must follow, e.g. always ask for the account type); set_answer_style: `value`; "
+            "set_length: answer length short|medium|long; add_persona / add_intent: `value`."
         )
     )
     label: str | None = Field(None, description="The label the edit is about, if any.")
@@ -322,7 +371,40 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
             v = {"shorter": "short", "longer": "long"}.get(v, v)
             if v not in LENGTH_BANDS:
                 raise SpecError("Length can be short, medium or long.")
-            data["style"]["length"] = v
+            if cur.task == "chat":
+                data["chat"]["answer_length"] = v
+            else:
+                data["style"]["length"] = v
+        elif e.op in (
+            "set_turns",
+            "set_system_prompt",
+            "add_rule",
+            "set_answer_style",
+            "add_persona",
+            "add_intent",
+        ):
+            if cur.task != "chat" or data.get("chat") is None:
+                raise SpecError(
+                    "That change is for chat datasets; this one is text classification."
+                )
+            chat = data["chat"]
+            value = (e.value or "").strip()
+            if e.op == "set_turns":
+                if e.number is None:
+                    raise SpecError("Say how many turns each conversation should have.")
+                chat["turns"] = int(e.number)
+            elif not value:
+                raise SpecError("That change needs a value.")
+            elif e.op == "set_system_prompt":
+                chat["system_prompt"] = value[:4000]
+            elif e.op == "add_rule":
+                chat["system_prompt"] = f"{chat['system_prompt'].rstrip()}\n- {value[:300]}"
+            elif e.op == "set_answer_style":
+                chat["answer_style"] = value[:200]
+            elif e.op == "add_persona" and value not in chat["personas"]:
+                chat["personas"].append(value[:120])
+            elif e.op == "add_intent" and value not in chat["intents"]:
+                chat["intents"].append(value[:120])
         elif e.op == "add_topic":
             if not (e.value or "").strip():
                 raise SpecError("Say which topic to add.")
@@ -346,6 +428,10 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
 
 
 # --- diff --------------------------------------------------------------------------------------
+
+
+def _show(v: object) -> str:
+    return ", ".join(map(str, v)) if isinstance(v, list) else str(v)
 
 
 def _pct(x: float) -> str:
@@ -373,19 +459,37 @@ def spec_diff(old: DatasetSpec, new: DatasetSpec) -> list[str]:
         a, b = getattr(old, field), getattr(new, field)
         if a != b:
             lines.append(f"~ {field.replace('_', '-')}: {a} → {b}")
+    if old.chat is not None and new.chat is not None:
+        for field in ("turns", "answer_style", "answer_length", "personas", "intents", "grounded"):
+            a, b = getattr(old.chat, field), getattr(new.chat, field)
+            if a != b:
+                lines.append(f"~ {field.replace('_', ' ')}: {_show(a) or '—'} → {_show(b) or '—'}")
+        if old.chat.system_prompt != new.chat.system_prompt:
+            lines.append(
+                f"~ system prompt: “{old.chat.system_prompt}” → “{new.chat.system_prompt}”"
+            )
     for field in ("length", "topics", "tones", "clarity"):
         a, b = getattr(old.style, field), getattr(new.style, field)
         if a != b:
-
-            def show(v):
-                return ", ".join(v) if isinstance(v, list) else str(v)
-
-            lines.append(f"~ {field}: {show(a) or '—'} → {show(b) or '—'}")
+            lines.append(f"~ {field}: {_show(a) or '—'} → {_show(b) or '—'}")
     return lines
 
 
 def render_spec(spec: DatasetSpec) -> str:
     """The contract as Markdown for the chat and the card."""
+    if spec.task == "chat" and spec.chat is not None:
+        c = spec.chat
+        lo, hi = LENGTH_BANDS[c.answer_length]
+        return (
+            f"**{spec.name}** (contract v{spec.version}) — {spec.description}\n\n"
+            f"**System prompt**\n\n> " + c.system_prompt.replace("\n", "\n> ") + "\n\n"
+            f"- task: chat conversations for fine-tuning, {c.turns} user turn{'s' if c.turns > 1 else ''} each\n"
+            f"- personas: {_show(c.personas) or '—'}\n- intents: {_show(c.intents) or '—'}\n"
+            f"- topics: {_show(spec.style.topics) or '—'}\n"
+            f"- answers: {c.answer_style}; {c.answer_length} ({lo}–{hi} words)\n"
+            f"- grounded in attached documents: {'yes' if c.grounded else 'no'}\n"
+            f"- language: {spec.language}\n- size: {spec.size:,} conversations"
+        )
     rows = "\n".join(
         f"| {lb.name} | {lb.definition} | {_pct(spec.mix[lb.name])} |" for lb in spec.labels
     )

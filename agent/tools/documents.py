@@ -1,0 +1,117 @@
+"""Documents the user attaches (.txt, .md, .pdf), split into chunks that ground conversations.
+
+Chunks are stored as JSON lines next to the conversation's runs, so grounded generation (and a
+resume after a crash) reads the same chunks. Errors are `DocumentError` with a sentence for the user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+SUFFIXES = (".txt", ".md", ".pdf")
+MAX_BYTES = 20_000_000
+CHUNK_WORDS = 220
+MIN_CHUNK_WORDS = 20
+
+
+class DocumentError(ValueError):
+    """A document that cannot be used; the message says why, for the user."""
+
+
+def read_text(name: str, data: bytes) -> str:
+    """The text of one attached file."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DocumentError(f"“{name}” is not a .txt, .md or .pdf file.")
+    if len(data) > MAX_BYTES:
+        raise DocumentError(
+            f"“{name}” is {len(data) / 1e6:.0f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB."
+        )
+    if suffix == ".pdf":
+        from pypdf import PdfReader
+        from pypdf.errors import PdfReadError
+
+        try:
+            reader = PdfReader(io.BytesIO(data))
+            text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
+        except (PdfReadError, ValueError, KeyError) as exc:
+            raise DocumentError(f"“{name}” could not be read as a PDF ({exc}).") from None
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise DocumentError(
+                f"“{name}” is not UTF-8 text (byte {exc.start}); save it as UTF-8 and attach it again."
+            ) from None
+    if not text.strip():
+        raise DocumentError(f"“{name}” has no text I can read (a scanned PDF needs OCR first).")
+    return text
+
+
+def chunk_text(text: str, *, words: int = CHUNK_WORDS) -> list[str]:
+    """Paragraph-aware chunks of about `words` words; tiny leftovers join the previous chunk."""
+    paragraphs = [re.sub(r"\s+", " ", p).strip() for p in re.split(r"\n\s*\n", text)]
+    chunks: list[str] = []
+    current: list[str] = []
+    count = 0
+    for para in filter(None, paragraphs):
+        para_words = para.split()
+        while len(para_words) > words:  # a huge paragraph is cut on word boundaries
+            if current:
+                chunks.append(" ".join(current))
+                current, count = [], 0
+            chunks.append(" ".join(para_words[:words]))
+            para_words = para_words[words:]
+        if count + len(para_words) > words and current:
+            chunks.append(" ".join(current))
+            current, count = [], 0
+        current.append(" ".join(para_words))
+        count += len(para_words)
+    if current:
+        if chunks and count < MIN_CHUNK_WORDS:
+            chunks[-1] += " " + " ".join(current)
+        else:
+            chunks.append(" ".join(current))
+    return chunks
+
+
+def add_documents(store: Path, files: Iterable[tuple[str, bytes]]) -> tuple[int, list[str]]:
+    """Chunk files into `store` (chunks.jsonl). Returns (chunks added, problems per file)."""
+    store.mkdir(parents=True, exist_ok=True)
+    path = store / "chunks.jsonl"
+    known = {c["id"] for c in load_chunks(store)}
+    added = 0
+    problems: list[str] = []
+    with path.open("a", encoding="utf-8") as fh:
+        for name, data in files:
+            try:
+                pieces = chunk_text(read_text(name, data))
+            except DocumentError as exc:
+                problems.append(str(exc))
+                continue
+            for i, piece in enumerate(pieces):
+                cid = hashlib.sha1(f"{name}\0{i}\0{piece}".encode()).hexdigest()[:16]
+                if cid in known:
+                    continue
+                known.add(cid)
+                fh.write(
+                    json.dumps(
+                        {"id": cid, "source": Path(name).name, "text": piece}, ensure_ascii=False
+                    )
+                    + "\n"
+                )
+                added += 1
+    return added, problems
+
+
+def load_chunks(store: Path) -> list[dict[str, str]]:
+    path = store / "chunks.jsonl"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]

@@ -84,14 +84,15 @@ def export_dataset(
     Raises ValueError for a row whose label is not in the contract; nothing is written then.
     """
     out_dir = Path(out_dir)
-    ds = _build_dataset(spec, rows)
+    ds = _build_chat_dataset(spec, rows) if spec.task == "chat" else _build_dataset(spec, rows)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         (tmp / "data").mkdir()
         ds.to_parquet(str(tmp / DATA_FILE))
         (tmp / "spec.json").write_text(spec.model_dump_json(indent=2), encoding="utf-8")
-        card = render_card(
+        render = render_chat_card if spec.task == "chat" else render_card
+        card = render(
             spec, ds, model_info=model_info, history=history, metrics=metrics, license=license
         )
         (tmp / "README.md").write_text(card, encoding="utf-8")
@@ -212,13 +213,18 @@ def _header(spec: DatasetSpec, n: int, license: str) -> str:
     code = LANGUAGE_CODES.get(spec.language.strip().lower())
     if code:
         meta["language"] = [code]
-    meta |= {
-        "task_categories": ["text-classification"],
-        "task_ids": [
+    if spec.task == "chat":
+        meta["task_categories"] = ["text-generation"]
+        meta["tags_extra"] = ["sft", "conversational"]
+    else:
+        meta["task_categories"] = ["text-classification"]
+        meta["task_ids"] = [
             "multi-label-classification" if spec.multi_label else "multi-class-classification"
-        ],
+        ]
+    extra_tags = meta.pop("tags_extra", [])
+    meta |= {
         "size_categories": [size_category(n)],
-        "tags": ["synthetic", "dataset-agent"],
+        "tags": ["synthetic", "dataset-agent", *extra_tags],
         "pretty_name": spec.name,
         "configs": [
             {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}
@@ -337,4 +343,156 @@ The contract went through {len(history) or 1} version(s) ({refinements} refineme
 ## Loading
 
 {snippet}
+"""
+
+
+# --- chat / SFT ----------------------------------------------------------------------------------
+
+MESSAGE = {"role": _STR, "content": _STR}
+CHAT_PROVENANCE: dict[str, tuple[Any, str]] = {
+    "persona": (_STR, "Kind of user the generator played."),
+    "intent": (_STR, "What the user wanted (quota-balanced)."),
+    "topic": (_STR, "Topic the conversation was asked to cover."),
+    "source": (_STR, "Attached document the conversation is grounded in (or empty)."),
+    "chunk_id": (_STR, "Id of the document chunk the answers must be supported by (or empty)."),
+    "rating": (datasets.Value("int64"), "Judge model's overall rating, 1 (bad) to 5 (excellent)."),
+    "judge_reasons": (_STR, "The judge's reasons, written before its rating."),
+    "follows_system_prompt": (
+        datasets.Value("bool"),
+        "Judge: the assistant follows its system prompt.",
+    ),
+    "grounded": (
+        datasets.Value("bool"),
+        "Judge: every answer is supported by the document (grounded runs).",
+    ),
+    "row_id": (datasets.Value("int64"), "Position of the row in the generation plan."),
+}
+
+
+def _build_chat_dataset(spec: DatasetSpec, rows: Iterable[dict]) -> datasets.Dataset:
+    """`messages` as TRL's SFTTrainer expects, plus provenance; every row is checked first."""
+    from agent.tools.chat_task import validate_messages
+
+    cols: dict[str, list[Any]] = {"messages": [], **{k: [] for k in CHAT_PROVENANCE}}
+    seen: set[str] = set()
+    for n, row in enumerate(rows):
+        messages = row.get("messages")
+        problem = validate_messages(messages) if isinstance(messages, list) else "no messages list"
+        if problem:
+            raise ValueError(f"Row {n}: {problem}.")
+        cols["messages"].append([{"role": m["role"], "content": m["content"]} for m in messages])  # type: ignore[union-attr]
+        for k in CHAT_PROVENANCE:
+            v = row.get(k)
+            if v is not None:
+                seen.add(k)
+            cols[k].append(v)
+    for k in CHAT_PROVENANCE:
+        if k not in seen:
+            del cols[k]
+    if "row_id" in cols and None not in cols["row_id"]:
+        order = sorted(range(len(cols["row_id"])), key=cols["row_id"].__getitem__)
+        cols = {k: [v[i] for i in order] for k, v in cols.items()}
+    feats = {
+        "messages": datasets.List(MESSAGE),
+        **{k: CHAT_PROVENANCE[k][0] for k in cols if k != "messages"},
+    }
+    return datasets.Dataset.from_dict(cols, features=datasets.Features(feats))
+
+
+def render_chat_card(
+    spec: DatasetSpec,
+    ds: datasets.Dataset,
+    *,
+    model_info: dict[str, str],
+    history: list[dict],
+    metrics: dict[str, Any],
+    license: str = "other",
+) -> str:
+    """The card for conversations: shape, system prompt, method, quality, limits, columns, loading."""
+    chat = spec.chat
+    assert chat is not None
+    n = ds.num_rows
+    info = {k: v for k, v in model_info.items() if not is_secret(k, v)}
+    made = (
+        _table(("setting", "value"), info.items()) if info else "No model information was recorded."
+    )
+    shown = {k: v for k, v in metrics.items() if not is_secret("", v)}
+    quality = (
+        _table(("metric", "value"), shown.items()) if shown else "No quality figures were recorded."
+    )
+    columns = _table(
+        ("column", "type", "description"),
+        [
+            (
+                "messages",
+                "list of {role, content}",
+                "System (optional), then alternating user and assistant turns, ending with the assistant.",
+            )
+        ]
+        + [
+            (k, str(ds.features[k]), CHAT_PROVENANCE[k][1])
+            for k in ds.column_names
+            if k in CHAT_PROVENANCE
+        ],
+    )
+    grounded = (
+        "Each conversation was grounded in a chunk of the attached documents; the assistant was told to "
+        "answer only from it, and the judge checked that."
+        if chat.grounded
+        else "Conversations are not grounded in documents: answers come from the model's own knowledge."
+    )
+    system = chat.system_prompt.replace("\n", "\n> ")
+    return f"""{_header(spec, n, license)}
+# {spec.name}
+
+Synthetic chat conversations in {spec.language} for supervised fine-tuning: {n:,} conversations of
+{chat.turns} user turn(s) each, made by dataset-agent from an approved contract (v{spec.version}).
+
+## What it is for
+
+{spec.description}
+
+## Conversation shape
+
+> {system}
+
+- personas: {", ".join(chat.personas) or "—"}
+- intents: {", ".join(chat.intents) or "—"} (balanced by quota)
+- topics: {", ".join(spec.style.topics) or "—"}
+- answers: {chat.answer_style}; {chat.answer_length}
+
+## How it was made
+
+An LLM wrote each user turn from a sampled persona, intent and topic (follow-ups from the
+conversation so far); the assistant turns are ordinary chat completions under the system prompt.
+{grounded} A judge model rated every conversation (reasons first) from 1 to 5.
+
+{made}
+
+The contract went through {len(history) or 1} version(s); it is in `spec.json`.
+
+{_history(history)}
+
+## Quality
+
+{quality}
+
+## Known limits
+
+- Both sides of every conversation were written by an LLM: users may sound less varied than real
+  people, and answers may be wrong or inherit the model's biases. Check before training.
+- The judge's ratings are another model's opinion, not human review.
+
+## Columns
+
+{columns}
+
+## Loading
+
+```python
+from datasets import load_dataset
+
+ds = load_dataset("<user>/{spec.name}")  # or the local folder path
+# TRL: SFTTrainer(model=..., train_dataset=ds["train"])  — the `messages` column is used as is
+```
 """

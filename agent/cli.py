@@ -2,8 +2,10 @@
 
     python -m agent generate --description "customer reviews for a shop" --rows 200 --yes
     python -m agent generate --spec data/datasets/x/spec.json --yes
+    python -m agent generate --resume data/runs/<thread>/full-v1-n500 --yes
 
-Progress goes to stderr; the output folder is the last line of stdout; failures exit non-zero
+Progress goes to stderr (with the run folder, which `--resume` finishes after a stop or a crash);
+the output folder is the last line of stdout; failures exit non-zero
 with a one-line reason.
 """
 
@@ -21,9 +23,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from agent.config import get_settings
-from agent.llm import resolve_provider, set_provider
+from agent.llm import get_chat_models, resolve_provider, set_provider
 from agent.session import Conversation, open_graph
 from agent.spec import SpecError, make_spec
+from agent.tools.export import export_dataset
+from agent.tools.generate import load_run, read_rows, run_generation
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build synthetic datasets.")
 err = Console(stderr=True)
@@ -31,6 +35,30 @@ err = Console(stderr=True)
 
 class CliFailure(Exception):
     pass
+
+
+def _bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _describe(p: dict[str, Any]) -> str:
+    return (
+        f"generating · {p['rows_per_min']:.0f} rows/min · dup {p['duplicates']} · "
+        f"retries {p['retries']} · in flight {p.get('in_flight', 0)}/{p.get('concurrency', 0):.0f}"
+    )
+
+
+def _announce(run_dir: str) -> None:
+    err.print(
+        f"run folder: {run_dir} (finish it with --resume {run_dir})", markup=False, soft_wrap=True
+    )
 
 
 def _answer(prompt: dict[str, Any], rows: int | None, yes: bool, state: dict[str, Any]) -> Any:
@@ -83,14 +111,7 @@ async def _generate(text: str, extra: dict[str, Any], rows: int | None, yes: boo
         conv = Conversation(graph, f"cli-{uuid.uuid4().hex[:12]}")
         value: Any = text
         first = True
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
+        with _bar() as bar:
             task = None
             while True:
                 prompt = None
@@ -102,11 +123,9 @@ async def _generate(text: str, extra: dict[str, Any], rows: int | None, yes: boo
                     if ev.kind == "progress":
                         if task is None:
                             task = bar.add_task("generating", total=ev.data["total"])
-                        bar.update(
-                            task,
-                            completed=ev.data["done"],
-                            description=f"generating · {ev.data['rows_per_min']:.0f} rows/min · dup {ev.data['duplicates']}",
-                        )
+                            if ev.data.get("run_dir"):
+                                _announce(ev.data["run_dir"])
+                        bar.update(task, completed=ev.data["done"], description=_describe(ev.data))
                     elif ev.kind == "message":
                         err.print(ev.text, markup=False, highlight=False)
                     elif ev.kind == "prompt":
@@ -122,6 +141,47 @@ async def _generate(text: str, extra: dict[str, Any], rows: int | None, yes: boo
         return Path(state["export_dir"])
 
 
+async def _resume(run_dir: Path, out: Path | None) -> Path:
+    """Finish an interrupted run from its folder (same engine), then export it."""
+    settings = get_settings()
+    meta = load_run(run_dir)
+    if not meta.get("spec") or meta.get("task") != "textcat":
+        raise CliFailure(f"{run_dir} is not a run folder (no readable run.json)")
+    try:
+        spec = make_spec(meta["spec"])
+    except SpecError as exc:
+        raise CliFailure(f"{run_dir}/run.json holds an invalid contract: {exc}") from exc
+    _announce(str(run_dir))
+    with _bar() as bar:
+        task = bar.add_task("generating", total=int(meta["n"]))
+
+        def show(p: dict[str, Any]) -> None:
+            bar.update(task, completed=p["done"], description=_describe(p))
+
+        result = await run_generation(
+            spec,
+            int(meta["n"]),
+            run_dir,
+            generator=get_chat_models("generate"),
+            judge=get_chat_models("judge") if settings.judge_full_run else None,
+            concurrency=settings.max_concurrency,
+            seed=int(meta.get("seed", 0)),
+            on_progress=show,
+        )
+    if result.reason:
+        err.print(f"warning: {result.reason}", markup=False)
+    model = get_chat_models("generate")[0]
+    name = getattr(model, "model", None) or getattr(model, "model_name", None)
+    return export_dataset(
+        spec,
+        read_rows(run_dir),
+        out or settings.datasets_dir / spec.name,
+        model_info={"model": str(name or type(model).__name__), "backend": type(model).__name__},
+        history=[{"version": spec.version, "diff": [f"resumed from {run_dir.name}"]}],
+        metrics={k: result.progress[k] for k in ("duplicates", "retries", "failed", "agreement")},
+    )
+
+
 @app.command()
 def generate(
     description: str = typer.Option(None, "--description", "-d", help="What the dataset is for."),
@@ -133,6 +193,17 @@ def generate(
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Approve every step automatically."),
     provider: str = typer.Option(None, "--provider", help="auto | ollama | openai | local"),
+    concurrency: int = typer.Option(
+        None,
+        "--concurrency",
+        help="The most requests in flight (the adaptive level stays at or below it).",
+    ),
+    endpoints: str = typer.Option(
+        None, "--endpoints", help="Several servers of the provider: URL[,URL…], shared by load."
+    ),
+    resume: Path = typer.Option(
+        None, "--resume", help="Finish an interrupted run from its folder, then export it."
+    ),
 ) -> None:
     """Generate a dataset from a description or a saved contract."""
     try:
@@ -145,12 +216,22 @@ def generate(
                     f"unknown provider “{provider}”: use auto, ollama, openai or local"
                 )
             settings.llm_provider = provider  # type: ignore[assignment]
+        if concurrency is not None:
+            if concurrency < 1:
+                raise CliFailure("--concurrency must be at least 1")
+            settings.max_concurrency = concurrency
+            settings.concurrency = min(settings.concurrency, concurrency)
+        if endpoints:
+            settings.endpoints = settings._split_endpoints(endpoints)  # type: ignore[assignment]
         chosen, notice = resolve_provider(settings)
         set_provider(chosen)
         if notice:
             err.print(notice, markup=False)
-        text, extra = _first_message(description, spec, out)
-        folder = asyncio.run(_generate(text, extra, rows, yes))
+        if resume is not None:
+            folder = asyncio.run(_resume(resume, out.resolve() if out else None))
+        else:
+            text, extra = _first_message(description, spec, out)
+            folder = asyncio.run(_generate(text, extra, rows, yes))
     except CliFailure as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None

@@ -132,6 +132,25 @@ def get_chat_model(role: Role = "steer", settings: Settings | None = None) -> Ba
     raise LLMUnavailable(f"Unknown LLM provider “{provider}”: use auto, ollama, openai or local.")
 
 
+def get_chat_models(role: Role = "generate", settings: Settings | None = None) -> list[BaseChatModel]:
+    """One chat model per endpoint (`settings.endpoints`, base URLs of the chosen provider).
+
+    Without endpoints, or for the built-in model, this is `[get_chat_model(role)]`; a test's
+    `use_model` override gives that one model.
+    """
+    settings = settings or get_settings()
+    first = get_chat_model(role, settings)
+    if _override is not None or not settings.endpoints:
+        return [first]
+    provider = _resolved_provider or settings.llm_provider
+    if provider not in ("ollama", "openai"):
+        return [first]
+    key = "ollama_base_url" if provider == "ollama" else "openai_base_url"
+    return [
+        get_chat_model(role, settings.model_copy(update={key: url})) for url in settings.endpoints
+    ]
+
+
 def friendly_error(exc: BaseException, settings: Settings | None = None) -> LLMError:
     """Map any exception from a model call to an LLMError with an actionable sentence."""
     if isinstance(exc, LLMError):
@@ -142,19 +161,24 @@ def friendly_error(exc: BaseException, settings: Settings | None = None) -> LLME
     status = getattr(exc, "status_code", None) or getattr(
         getattr(exc, "response", None), "status_code", None
     )
-    if isinstance(exc, httpx.ConnectError | ConnectionError) or name in (
-        "APIConnectionError",
-        "ConnectError",
+    # langchain-openai raises subclasses of openai's errors (OpenAIConnectionError…): match the MRO.
+    names = {c.__name__ for c in type(exc).__mro__}
+    timeout = isinstance(exc, httpx.TimeoutException) or bool(
+        names & {"APITimeoutError", "ReadTimeout"}
+    )
+    if not timeout and (
+        isinstance(exc, httpx.ConnectError | ConnectionError)
+        or bool(names & {"APIConnectionError", "ConnectError"})
     ):
         return LLMUnavailable(
             f"The model server is not answering ({_where(settings)}) — start it (`ollama serve`) and press Retry."
         )
-    if isinstance(exc, httpx.TimeoutException) or name in ("APITimeoutError", "ReadTimeout"):
+    if timeout:
         return LLMUnavailable(
             f"The model server took longer than {settings.request_timeout:.0f} s to answer — "
             "raise LLM_TIMEOUT or try again."
         )
-    if status == 401 or name == "AuthenticationError":
+    if status == 401 or "AuthenticationError" in names:
         return LLMUnavailable("The model server refused the API key (401) — check OPENAI_API_KEY.")
     if status == 404 or "not found" in text.lower():
         model = settings.ollama_model

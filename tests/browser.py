@@ -39,7 +39,18 @@ def running_app(env: dict[str, str], log_path: Path, timeout: float = 120) -> It
     full_env = {**os.environ, **env}
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "chainlit", "run", "app.py", "--headless", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "chainlit",
+                "run",
+                "app.py",
+                "--headless",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             cwd=ROOT,
             env=full_env,
             stdout=log,
@@ -50,7 +61,10 @@ def running_app(env: dict[str, str], log_path: Path, timeout: float = 120) -> It
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
                     raise RuntimeError(f"the app exited: {log_path.read_text()[-2000:]}")
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection(("127.0.0.1", port), timeout=1),
+                ):
                     break
                 time.sleep(0.5)
             else:

@@ -209,7 +209,9 @@ async def test_a_button_when_nothing_waits(fake_model) -> None:
         ]
 
 
-async def test_a_proposal_with_one_usable_label_is_asked_again_then_explained(world: ReviewWorld) -> None:
+async def test_a_proposal_with_one_usable_label_is_asked_again_then_explained(
+    world: ReviewWorld,
+) -> None:
     calls = {"n": 0}
 
     def responder(kind: str, messages: list) -> Any:
@@ -226,7 +228,10 @@ async def test_a_proposal_with_one_usable_label_is_asked_again_then_explained(wo
             conv = Conversation(graph, "one-label")
             ev = await say(conv, DESCRIPTION)
             assert calls["n"] == 3
-            assert "did not propose a usable contract" in errors(ev)[0] and "press Retry" in errors(ev)[0]
+            assert (
+                "did not propose a usable contract" in errors(ev)[0]
+                and "press Retry" in errors(ev)[0]
+            )
             await say(conv, {"action": "retry"})  # the 4th proposal is fine
             assert (await conv.pending_prompt())["stage"] == "contract"
 

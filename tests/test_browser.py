@@ -22,7 +22,9 @@ STEP_TIMEOUT = 240_000  # ms: the built-in model on 2 shared cores is slow
 def test_journey_in_the_browser(tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    assert Path(CHROMIUM).exists(), "needs Debian's chromium: apt-get install chromium (./test.sh does it as root)"
+    assert Path(CHROMIUM).exists(), (
+        "needs Debian's chromium: apt-get install chromium (./test.sh does it as root)"
+    )
 
     env = {
         "DATA_DIR": str(tmp_path / "data"),
@@ -38,14 +40,18 @@ def test_journey_in_the_browser(tmp_path: Path) -> None:
         page.goto(url)
         assistant = page.locator("div.step[data-step-type=assistant_message]")
 
-        page.locator("#chat-input").fill("A dataset covering customer reviews for an e-commerce website.")
+        page.locator("#chat-input").fill(
+            "A dataset covering customer reviews for an e-commerce website."
+        )
         page.keyboard.press("Enter")
         approve = page.get_by_role("button", name="Approve contract")
         just_go = page.get_by_role("button", name="Just go")
         expect(approve.or_(just_go).first).to_be_visible(timeout=STEP_TIMEOUT)
         if just_go.count():
             just_go.first.click()
-        expect(assistant.filter(has_text="Here is the proposed contract")).to_have_count(1, timeout=STEP_TIMEOUT)
+        expect(assistant.filter(has_text="Here is the proposed contract")).to_have_count(
+            1, timeout=STEP_TIMEOUT
+        )
         approve.last.click()
 
         expect(assistant.filter(has_text="Critique")).to_have_count(1, timeout=STEP_TIMEOUT)

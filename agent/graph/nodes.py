@@ -17,22 +17,29 @@ from agent.config import get_settings
 from agent.graph.publish import parse_target
 from agent.graph.state import State
 from agent.llm import LLMBadOutput, as_messages, get_chat_model, structured_call
-from agent.schemas import Clarification, CritiqueNotes, Intent, Proposal
+from agent.schemas import ChatProposal, Clarification, CritiqueNotes, Intent, Proposal
 from agent.spec import (
+    MAX_TURNS,
     DatasetSpec,
     SpecEdit,
     SpecError,
     Style,
     apply_edits,
     check_size,
+    make_spec,
     proposal_to_spec,
     render_spec,
     spec_diff,
 )
 from agent.tools import quality
+from agent.tools.documents import load_chunks
 from agent.tools.export import export_dataset, zip_folder
 from agent.tools.generate import read_rows, run_generation
 
+CHAT_WORDS = re.compile(
+    r"\b(conversations?|dialog(ue)?s?|chats?|multi-turn|turns|assistant|chatbot|fine-?tun\w*|sft|instruction)\b",
+    re.I,
+)
 JUST_GO = re.compile(r"\b(just go|go ahead|just do it|defaults?|surprise me|whatever)\b", re.I)
 APPROVE = re.compile(
     r"^\s*(yes|y|ok|okay|sure|approve[d]?|looks good|lgtm|go|continue|da|oui|sí|si|ja|perfect)\W*$",
@@ -78,14 +85,19 @@ async def clarify(state: State) -> Command[Literal["ask_user", "propose", "revie
         return Command(goto="review_contract", update={"stage": "contract"})
     rounds = state.get("clarify_rounds", 0)
     last = next((m for m in reversed(state["messages"]) if isinstance(m, HumanMessage)), None)
+    said = " ".join(str(m.content) for m in state["messages"] if isinstance(m, HumanMessage))
+    task = "chat" if CHAT_WORDS.search(said) else state.get("task", "textcat")
     if rounds >= 2 or (last is not None and JUST_GO.search(str(last.content))):
-        return Command(goto="propose")
+        return Command(goto="propose", update={"task": task})
     msgs = as_messages(
         prompts.CLARIFY_SYSTEM.format(rounds=rounds),
         prompts.CLARIFY_USER.format(conversation=_conversation(state["messages"])),
     )
     decision = await structured_call(get_chat_model("steer"), Clarification, msgs)
-    update: dict[str, Any] = {"user_language": decision.user_language or "English"}
+    update: dict[str, Any] = {
+        "user_language": decision.user_language or "English",
+        "task": "chat" if task == "chat" else decision.task,
+    }
     if decision.ready or not decision.question.strip():
         return Command(goto="propose", update=update)
     update |= {
@@ -108,6 +120,8 @@ async def ask_user(state: State) -> Command[Literal["clarify"]]:
 
 
 async def propose(state: State) -> Command[Literal["review_contract"]]:
+    if state.get("task") == "chat":
+        return await propose_chat(state)
     settings = get_settings()
     msgs = as_messages(
         prompts.PROPOSE_SYSTEM.format(user_language=state.get("user_language", "English")),
@@ -124,7 +138,7 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
             spec, notes = proposal_to_spec(
                 description=description,
                 name=p.name,
-                labels=p.labels,
+                labels=[lb.to_label() for lb in p.labels],
                 multi_label=p.multi_label,
                 language=p.language,
                 size=p.size,
@@ -144,6 +158,64 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
     if state.get("user_language", "English").lower() not in ("english", "en") and p.intro.strip():
         ask = p.intro.strip()  # the person's own language, written by the model
     text = f"Here is the proposed contract:\n\n{render_spec(spec)}{note}\n\n{ask}"
+    return Command(
+        goto="review_contract",
+        update={
+            "spec": spec.model_dump(),
+            "history": [{"version": 1, "diff": ["first proposal"]}],
+            "stage": "contract",
+            "messages": [_say(text, kind="contract")],
+        },
+    )
+
+
+async def propose_chat(state: State) -> Command[Literal["review_contract"]]:
+    settings = get_settings()
+    msgs = as_messages(
+        prompts.PROPOSE_CHAT_SYSTEM.format(user_language=state.get("user_language", "English")),
+        prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"])),
+    )
+    description = next(
+        (str(m.content) for m in state["messages"] if isinstance(m, HumanMessage)), "Chat data."
+    )
+    p = await structured_call(get_chat_model("steer"), ChatProposal, msgs)
+    notes: list[str] = []
+    turns = min(max(p.turns, 1), MAX_TURNS)
+    if turns != p.turns:
+        notes.append(f"turns {p.turns} is out of range, using {turns}")
+    size = min(max(p.size, 1), settings.max_rows)
+    if size != p.size:
+        notes.append(f"size {p.size:,} is out of range, using {size:,}")
+    chunks = load_chunks(_run_root() / "documents")
+    spec = make_spec(
+        {
+            "task": "chat",
+            "name": p.name,
+            "description": description[:2000],
+            "language": p.language or "English",
+            "size": size,
+            "style": {"topics": p.topics[:8]},
+            "chat": {
+                "system_prompt": p.system_prompt.strip() or "You are a helpful assistant.",
+                "turns": turns,
+                "personas": p.personas[:6],
+                "intents": p.intents[:6],
+                "answer_style": p.answer_style or "helpful and concise",
+                "answer_length": p.answer_length,
+                "grounded": bool(chunks),
+            },
+        }
+    )
+    note = f"\n\n_Note: I {'; '.join(notes)}._" if notes else ""
+    docs = (
+        f"\n\nConversations will be grounded in {len(chunks)} chunks of your documents."
+        if chunks
+        else ""
+    )
+    ask = "Approve it to see sample conversations, or tell me what to change (e.g. “3 turns”, “shorter answers”)."
+    if state.get("user_language", "English").lower() not in ("english", "en") and p.intro.strip():
+        ask = p.intro.strip()
+    text = f"Here is the proposed contract:\n\n{render_spec(spec)}{note}{docs}\n\n{ask}"
     return Command(
         goto="review_contract",
         update={
@@ -370,6 +442,8 @@ def _run_root() -> Path:
 
 
 async def sample(state: State) -> Command[Literal["critique"]]:
+    from agent.llm import get_chat_models  # one model per endpoint (LLM_ENDPOINTS)
+
     settings = get_settings()
     spec = _spec(state)
     k = state.get("samples_made", 0) + 1
@@ -379,9 +453,9 @@ async def sample(state: State) -> Command[Literal["critique"]]:
         spec,
         n,
         run_dir,
-        generator=get_chat_model("generate"),
-        judge=get_chat_model("judge"),
-        concurrency=settings.concurrency,
+        generator=get_chat_models("generate"),
+        judge=get_chat_models("judge"),
+        concurrency=settings.max_concurrency,
         seed=1000 * spec.version + k,
     )
     rows = sorted(read_rows(result.run_dir), key=lambda r: r["row_id"])
@@ -399,9 +473,56 @@ def _table(rows: list[dict[str, Any]], limit: int = 20) -> str:
     return "\n".join(out)
 
 
+def dialogue(row: dict[str, Any], limit: int = 600) -> str:
+    """A conversation as a readable chat transcript (Markdown), not JSON."""
+    lines = []
+    for m in row["messages"]:
+        if m["role"] == "system":
+            continue
+        who = "**User:**" if m["role"] == "user" else "**Assistant:**"
+        content = m["content"][:limit] + ("…" if len(m["content"]) > limit else "")
+        lines.append(f"{who} {content}")
+    rating = f" · judge rating {row['rating']}/5" if row.get("rating") else ""
+    head = f"_#{row['row_id']} · {row.get('persona', '')} · {row.get('intent', '')}{rating}_"
+    reasons = f"\n> judge: {row['judge_reasons']}" if row.get("judge_reasons") else ""
+    return head + "\n\n" + "\n\n".join(lines) + reasons
+
+
+async def critique_chat(
+    state: State, spec: DatasetSpec, rows: list[dict[str, Any]]
+) -> Command[Any]:
+    fig = quality.figures(spec, rows)
+    worst = sorted(rows, key=lambda r: (r.get("rating") or 6, r["row_id"]))
+    shown = worst[:3]
+    ratings = fig.get("ratings") or {}
+    mean = f"{ratings['mean']:.1f}/5" if ratings.get("mean") is not None else "n/a"
+    dist = ratings.get("distribution") or {}
+    text = (
+        f"Sample {state.get('samples_made', 1)} (contract v{spec.version}): {len(rows)} conversations · "
+        f"mean judge rating {mean} · ratings {', '.join(f'{k}★ {v}' for k, v in dist.items() if v)} · "
+        f"duplicates: {fig['duplicates']}\n\n"
+        "The weakest conversations:\n\n"
+        + "\n\n---\n\n".join(dialogue(r) for r in shown)
+        + "\n\n"
+        + (
+            "Suggestions:\n" + "\n".join(f"- {x}" for x in quality.suggestions(fig)) + "\n\n"
+            if quality.suggestions(fig)
+            else ""
+        )
+        + f"Approve to generate all {spec.size:,} conversations, say “generate N” for another size, "
+        "or ask for changes (e.g. “harder questions”, “shorter answers”, “3 turns”)."
+    )
+    return Command(
+        goto="review_sample",
+        update={"critique": fig, "messages": [_say(text, kind="sample")], "stage": "sample"},
+    )
+
+
 async def critique(state: State) -> Command[Literal["review_sample"]]:
     spec = _spec(state)
     rows = state.get("sample", [])
+    if spec.task == "chat":
+        return await critique_chat(state, spec, rows)
     fig = quality.figures(spec, rows)
     notes: dict[str, list[str]] = {}
     summary = {k: fig[k] for k in ("rows", "agreement", "duplicates", "mix")}
@@ -438,6 +559,8 @@ async def critique(state: State) -> Command[Literal["review_sample"]]:
 
 
 async def scale(state: State) -> Command[Literal["review_dataset"]]:
+    from agent.llm import get_chat_models  # one model per endpoint (LLM_ENDPOINTS)
+
     settings = get_settings()
     spec = _spec(state)
     run_dir = _run_root() / f"full-v{spec.version}-n{spec.size}"
@@ -446,9 +569,9 @@ async def scale(state: State) -> Command[Literal["review_dataset"]]:
         spec,
         spec.size,
         run_dir,
-        generator=get_chat_model("generate"),
-        judge=get_chat_model("judge") if settings.judge_full_run else None,
-        concurrency=settings.concurrency,
+        generator=get_chat_models("generate"),
+        judge=get_chat_models("judge") if settings.judge_full_run else None,
+        concurrency=settings.max_concurrency,
         seed=spec.version,
         on_progress=lambda p: writer({"progress": p}),
     )
@@ -456,10 +579,10 @@ async def scale(state: State) -> Command[Literal["review_dataset"]]:
     fig["failed"] = result.failed
     fig["duplicates_replaced"] = result.progress["duplicates"]
     fig["retries"] = result.progress["retries"]
-    short = f" ({result.failed} rows failed after retries)" if result.failed else ""
+    short = f"\n\n**The run stopped short:** {result.reason}" if result.reason else ""
     text = (
-        f"Generated {result.rows:,} of {spec.size:,} rows{short}; "
-        f"{result.progress['duplicates']} duplicates were replaced.\n\n"
+        f"Generated {result.rows:,} of {spec.size:,} rows; "
+        f"{result.progress['duplicates']} duplicates were replaced.{short}\n\n"
         f"{quality.render_figures(fig)}\n\nApprove to export the dataset folder, or cancel."
     )
     return Command(

@@ -17,6 +17,8 @@ class State(TypedDict, total=False):
     """The language the user writes in; replies the model writes use it. Overwritten."""
     clarify_rounds: int
     """Clarifying questions asked so far (at most two). Overwritten."""
+    task: str
+    """"textcat" or "chat", decided while clarifying. Overwritten."""
     spec: dict[str, Any] | None
     """The current contract (`DatasetSpec.model_dump()`). Overwritten on every edit."""
     history: list[dict[str, Any]]

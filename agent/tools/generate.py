@@ -1,35 +1,56 @@
-"""The generation engine, shared by samples and full runs.
+"""The generation engine, shared by samples and full runs, generic over a small row-task interface.
 
-Labels are assigned by quota before generation (exact target mix); each row is written for its
-label with sampled attributes (topic, tone, clarity, length band), checked for exact and near
-duplicates, optionally blind-relabelled by the judge, and appended to `rows.jsonl` in the run folder
-the moment it is done. Re-running on the same folder resumes: finished row ids are skipped.
+A `RowTask` plans row `i` deterministically from its id alone (so nothing O(n) is kept in memory and
+a resumed run plans exactly the same rows), drafts a row for a plan and an attempt number, names the
+text to deduplicate on and the quota a row counts toward, and may review a kept row (the blind
+relabel). Text classification is the first task; chat/SFT conversations will be the second.
+
+The engine asks the `Scheduler` (adaptive concurrency over one or more endpoints) for model calls,
+drops exact and near duplicates online, and appends each finished row to `rows.jsonl` at once
+(flushed per row, fsync'd every second). A failed or duplicate attempt costs one more attempt of the
+same row, so quotas are met exactly — until the failure budget is spent, and then the result says
+so. Re-running on the same folder resumes: a torn last line is cut off, finished ids are skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import hashlib
 import json
+import math
 import os
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from datasketch import MinHash, MinHashLSH
+import numpy as np
+from datasketch import MinHash
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from pydantic import BaseModel
 
 from agent import prompts
-from agent.llm import LLMBadOutput, LLMError, LLMUnavailable, as_messages, structured_call
+from agent.config import get_settings
+from agent.llm import LLMBadOutput, as_messages
 from agent.schemas import GeneratedText, MultiRelabel, Relabel
 from agent.spec import LENGTH_BANDS, DatasetSpec
+from agent.tools.scheduler import CallRole, Scheduler
 
 ROWS_FILE = "rows.jsonl"
+META_FILE = "run.json"
+STATE_FILE = "state.json"
 DEFAULT_TOPICS = ["general"]
+
+P = TypeVar("P")
+S = TypeVar("S", bound=BaseModel)
 
 
 def quotas(mix: dict[str, float], n: int) -> dict[str, int]:
@@ -42,40 +63,31 @@ def quotas(mix: dict[str, float], n: int) -> dict[str, int]:
     return out
 
 
-@dataclass(frozen=True)
-class RowPlan:
-    row_id: int
-    labels: tuple[str, ...]
-    topic: str
-    tone: str
-    clarity: str
-    length: str
+class Permutation:
+    """A seeded bijection of range(n) in O(1) memory: a 4-round Feistel network with cycle walking."""
 
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = n
+        self.half = max(1, math.ceil(math.log2(max(n, 2)) / 2))
+        self.mask = (1 << self.half) - 1
+        self.keys = [
+            int.from_bytes(hashlib.blake2b(f"{seed}:{r}".encode(), digest_size=8).digest())
+            for r in range(4)
+        ]
 
-def plan_rows(spec: DatasetSpec, n: int, seed: int) -> list[RowPlan]:
-    """The deterministic plan of a run: same spec, n and seed → same plan (that is what resume relies on)."""
-    rng = random.Random(seed)
-    labels = [lab for lab, c in quotas(spec.mix, n).items() for _ in range(c)]
-    rng.shuffle(labels)
-    names = spec.label_names
-    style = spec.style
-    plans = []
-    for i, primary in enumerate(labels):
-        row_labels: tuple[str, ...] = (primary,)
-        if spec.multi_label and len(names) > 2 and rng.random() < 0.3:
-            extra = rng.choice([x for x in names if x != primary])
-            row_labels = tuple(x for x in names if x in (primary, extra))
-        plans.append(
-            RowPlan(
-                row_id=i,
-                labels=row_labels,
-                topic=rng.choice(style.topics or DEFAULT_TOPICS),
-                tone=rng.choice(style.tones or ["neutral"]),
-                clarity=rng.choice(style.clarity or ["clear"]),
-                length=style.length,
-            )
-        )
-    return plans
+    def _round(self, x: int, key: int) -> int:
+        x = ((x ^ key) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+        return (x ^ (x >> 29)) & self.mask
+
+    def __call__(self, i: int) -> int:
+        x = i
+        while True:
+            left, right = x >> self.half, x & self.mask
+            for key in self.keys:
+                left, right = right, left ^ self._round(right, key)
+            x = (left << self.half) | right
+            if x < self.n:
+                return x
 
 
 # --- dedup -------------------------------------------------------------------------------------
@@ -86,34 +98,343 @@ def _norm(text: str) -> str:
 
 
 class Deduper:
-    """Exact (normalised hash) and near (MinHash LSH over word 3-shingles) duplicate detection."""
+    """Exact and near-duplicate detection: MinHash (datasketch) over word 3-shingles, LSH banding.
+
+    Kept compact because it is the one structure that grows with the run: a signature is 64 uint32
+    values (256 B) in one numpy array, and 10 bands of 6 values are hashed to one uint64 each, kept in
+    a sorted array (merged from a small dict every 2,048 rows) — about 400 B a row, where datasketch's
+    MinHashLSH took ~3 KB. Band matches are candidates only; a duplicate is a candidate whose
+    estimated Jaccard similarity reaches the threshold (exact copies estimate 1.0).
+    """
+
+    BANDS, ROWS, MERGE_EVERY = 10, 6, 2048
 
     def __init__(self, threshold: float = 0.9, num_perm: int = 64) -> None:
         self.threshold = threshold
+        proto = MinHash(num_perm=num_perm, seed=1)
+        self._perm, self._scheme = proto.permutations, proto.scheme
         self.num_perm = num_perm
-        self.exact: set[str] = set()
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self._sigs = np.zeros((256, num_perm), dtype=np.uint32)
+        self.size = 0
+        self._keys = np.zeros(0, dtype=np.uint64)
+        self._ids = np.zeros(0, dtype=np.int32)
+        self._recent: dict[int, list[int]] = {}
+        self._salt = np.arange(1, self.BANDS + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
 
-    def _minhash(self, norm: str) -> MinHash:
-        words = norm.split()
+    def signature(self, text: str) -> np.ndarray:
+        words = _norm(text).split()
         shingles = {" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
-        m = MinHash(num_perm=self.num_perm, seed=1)
-        for s in shingles:
-            m.update(s.encode())
-        return m
+        m = MinHash(num_perm=self.num_perm, permutations=self._perm, scheme=self._scheme)
+        m.update_batch([s.encode() for s in shingles])
+        return np.asarray(m.hashvalues, dtype=np.uint32)
 
-    def check_and_add(self, text: str, key: str) -> str | None:
-        """None when new (and remembered); else "exact" or "near"."""
-        norm = _norm(text)
-        digest = hashlib.sha1(norm.encode()).hexdigest()
-        if digest in self.exact:
-            return "exact"
-        m = self._minhash(norm)
-        if self.lsh.query(m):
-            return "near"
-        self.exact.add(digest)
-        self.lsh.insert(key, m)
+    def _bands(self, sig: np.ndarray) -> list[int]:
+        bands = sig[: self.BANDS * self.ROWS].reshape(self.BANDS, self.ROWS).astype(np.uint64)
+        h = self._salt.copy()
+        for j in range(self.ROWS):
+            h = (h ^ bands[:, j]) * np.uint64(0x100000001B3)
+            h ^= h >> np.uint64(31)
+        return [int(x) for x in h]
+
+    def _candidates(self, keys: list[int]) -> set[int]:
+        found: set[int] = set()
+        if len(self._keys):
+            arr = np.array(keys, dtype=np.uint64)
+            lo = np.searchsorted(self._keys, arr, side="left")
+            hi = np.searchsorted(self._keys, arr, side="right")
+            for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+                found.update(self._ids[a:b].tolist())
+        for k in keys:
+            found.update(self._recent.get(k, ()))
+        return found
+
+    def similarity(self, text: str) -> float:
+        """The highest estimated Jaccard similarity to a kept text among the LSH candidates."""
+        sig = self.signature(text)
+        cands = self._candidates(self._bands(sig))
+        if not cands:
+            return 0.0
+        sims = (self._sigs[sorted(cands)] == sig).mean(axis=1)
+        return float(sims.max())
+
+    def add(self, text: str) -> None:
+        self._add(self.signature(text))
+
+    def _add(self, sig: np.ndarray) -> None:
+        if self.size == len(self._sigs):
+            grown = np.zeros((len(self._sigs) * 2, self.num_perm), dtype=np.uint32)
+            grown[: self.size] = self._sigs[: self.size]
+            self._sigs = grown
+        self._sigs[self.size] = sig
+        for k in self._bands(sig):
+            self._recent.setdefault(k, []).append(self.size)
+        self.size += 1
+        if self.size % self.MERGE_EVERY == 0:
+            self._merge()
+
+    def _merge(self) -> None:
+        items = [(k, i) for k, ids in self._recent.items() for i in ids]
+        keys = np.concatenate([self._keys, np.array([k for k, _ in items], dtype=np.uint64)])
+        ids = np.concatenate([self._ids, np.array([i for _, i in items], dtype=np.int32)])
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._ids = keys[order], ids[order]
+        self._recent = {}
+
+    def check_and_add(self, text: str, key: str = "") -> str | None:
+        """None when new (and remembered); else "exact" or "near". (`key` is kept for callers.)"""
+        sig = self.signature(text)
+        cands = self._candidates(self._bands(sig))
+        if cands:
+            best = float((self._sigs[sorted(cands)] == sig).mean(axis=1).max())
+            if best >= 1.0:
+                return "exact"
+            if best >= self.threshold:
+                return "near"
+        self._add(sig)
         return None
+
+    def nbytes(self) -> int:
+        """Bytes held by the index (arrays exactly, the small recent dict approximately)."""
+        recent = sum(90 + 36 * len(v) for v in self._recent.values())
+        return self._sigs.nbytes + self._keys.nbytes + self._ids.nbytes + recent
+
+
+# --- the task interface --------------------------------------------------------------------------
+
+
+class Caller(Protocol):
+    """What a task may use to talk to models (the scheduler implements it)."""
+
+    async def structured(
+        self, role: CallRole, schema: type[S], messages: Sequence[BaseMessage]
+    ) -> S: ...
+
+    async def text(self, role: CallRole, messages: Sequence[BaseMessage]) -> str: ...
+
+
+class RowTask(Protocol, Generic[P]):
+    """One kind of dataset row. Every method but `draft` and `review` must be fast and pure."""
+
+    kind: str
+    n: int
+
+    def meta(self) -> dict[str, Any]:
+        """What identifies the run: seed, fingerprint, … (saved in run.json; a resume must match)."""
+        ...
+
+    def plan(self, row_id: int) -> P:
+        """The plan of row `row_id`, from the id alone (deterministic; resume relies on it)."""
+        ...
+
+    def quota_key(self, plan: P) -> str: ...
+
+    def quota_targets(self) -> dict[str, int]: ...
+
+    async def draft(self, plan: P, attempt: int, llm: Caller) -> dict[str, Any] | None:
+        """A row for the plan, or None when the reply was unusable (the engine tries again)."""
+        ...
+
+    def dedup_text(self, row: dict[str, Any]) -> str: ...
+
+    async def review(self, row: dict[str, Any], plan: P, llm: Caller) -> dict[str, Any]:
+        """A kept (non-duplicate) row, checked; may add columns such as `agreement`."""
+        ...
+
+
+@dataclass(frozen=True)
+class TextcatPlan:
+    row_id: int
+    labels: tuple[str, ...]
+    topic: str
+    tone: str
+    clarity: str
+    length: str
+
+
+def _definitions(spec: DatasetSpec) -> str:
+    return "\n".join(f"- {lb.name}: {lb.definition}" for lb in spec.labels)
+
+
+def _valid_text(text: str) -> bool:
+    return len(text.split()) >= 3 and len(text) <= 8_000
+
+
+class TextClassification:
+    """Text classification: the label comes from the quota (a seeded permutation of row ids),
+    the topic, tone and clarity are sampled per row; the judge relabels blind when enabled."""
+
+    kind = "textcat"
+
+    def __init__(self, spec: DatasetSpec, n: int, seed: int, *, judge: bool) -> None:
+        self.spec, self.n, self.seed, self.judge = spec, n, seed, judge
+        targets = quotas(spec.mix, n)
+        self._targets = targets
+        self._names = list(targets)
+        self._bounds = list(np.cumsum([targets[k] for k in self._names]).tolist())
+        self._perm = Permutation(n, seed)
+        self._band = LENGTH_BANDS[spec.style.length]
+
+    def meta(self) -> dict[str, Any]:
+        spec = self.spec.model_dump(mode="json")
+        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+        return {
+            "seed": self.seed,
+            "spec": spec,
+            "spec_version": self.spec.version,
+            "fingerprint": digest,
+        }
+
+    def plan(self, row_id: int) -> TextcatPlan:
+        primary = self._names[bisect.bisect_right(self._bounds, self._perm(row_id))]
+        rng = random.Random(self.seed * 1_000_003 + row_id)
+        names, style = self.spec.label_names, self.spec.style
+        labels: tuple[str, ...] = (primary,)
+        if self.spec.multi_label and len(names) > 2 and rng.random() < 0.3:
+            extra = rng.choice([x for x in names if x != primary])
+            labels = tuple(x for x in names if x in (primary, extra))
+        return TextcatPlan(
+            row_id=row_id,
+            labels=labels,
+            topic=rng.choice(style.topics or DEFAULT_TOPICS),
+            tone=rng.choice(style.tones or ["neutral"]),
+            clarity=rng.choice(style.clarity or ["clear"]),
+            length=style.length,
+        )
+
+    def quota_key(self, plan: TextcatPlan) -> str:
+        return plan.labels[0]
+
+    def quota_targets(self) -> dict[str, int]:
+        return dict(self._targets)
+
+    async def draft(self, plan: TextcatPlan, attempt: int, llm: Caller) -> dict[str, Any] | None:
+        spec = self.spec
+        msgs = as_messages(
+            prompts.GENERATE_SYSTEM.format(description=spec.description, language=spec.language),
+            prompts.GENERATE_USER.format(
+                length=plan.length,
+                min_words=self._band[0],
+                max_words=self._band[1],
+                labels=", ".join(plan.labels),
+                definitions="\n".join(f"- {x}: {spec.definition(x)}" for x in plan.labels),
+                topic=plan.topic,
+                tone=plan.tone,
+                clarity=plan.clarity,
+                seed=f"{self.seed}-{plan.row_id}-{attempt}",
+            ),
+        )
+        try:
+            out = await llm.structured("generate", GeneratedText, msgs)
+        except LLMBadOutput:
+            return None
+        text = out.text.strip()
+        if not _valid_text(text):
+            return None
+        row: dict[str, Any] = {"text": text}
+        if spec.multi_label:
+            row["labels"] = list(plan.labels)
+        else:
+            row["label"] = plan.labels[0]
+        row.update(topic=plan.topic, tone=plan.tone, clarity=plan.clarity, length=plan.length)
+        return row
+
+    def dedup_text(self, row: dict[str, Any]) -> str:
+        return str(row["text"])
+
+    async def review(self, row: dict[str, Any], plan: TextcatPlan, llm: Caller) -> dict[str, Any]:
+        if not self.judge:
+            return row
+        spec = self.spec
+        msgs = as_messages(
+            prompts.RELABEL_SYSTEM.format(definitions=_definitions(spec)),
+            prompts.RELABEL_USER.format(text=row["text"]),
+        )
+        verdict: list[str] | None
+        try:
+            if spec.multi_label:
+                multi = await llm.structured("judge", MultiRelabel, msgs)
+                got = [x.strip().lower() for x in multi.labels]
+            else:
+                single = await llm.structured("judge", Relabel, msgs)
+                got = [single.label.strip().lower()]
+            verdict = [x for x in spec.label_names if x in got] or None
+        except LLMBadOutput:
+            verdict = None
+        if spec.multi_label:
+            row["judge_labels"] = verdict
+        else:
+            row["judge_label"] = verdict[0] if verdict else None
+        row["agreement"] = None if verdict is None else sorted(verdict) == sorted(plan.labels)
+        return row
+
+
+# --- the run folder ------------------------------------------------------------------------------
+
+
+def read_rows(run_dir: Path) -> Iterator[dict[str, Any]]:
+    """Stream the finished rows of a run (a torn or unterminated last line from a crash is skipped)."""
+    path = Path(run_dir) / ROWS_FILE
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.endswith("\n"):
+                return
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    """The run's identity (task, n, seed, spec) from run.json; {} when missing or unreadable."""
+    try:
+        meta = json.loads((Path(run_dir) / META_FILE).read_text(encoding="utf-8"))
+        return meta if isinstance(meta, dict) else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def init_run(run_dir: Path, meta: dict[str, Any]) -> None:
+    """Create the run folder, or check that it holds this same run (then it is resumed)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    old = load_run(run_dir)
+    keys = ("task", "n", "seed", "fingerprint")
+    if old and tuple(old.get(k) for k in keys) != tuple(meta.get(k) for k in keys):
+        raise ValueError(f"{run_dir} holds a different run; use a new folder.")
+    if not old:
+        _write_json(run_dir / META_FILE, meta)
+
+
+def cut_torn_tail(path: Path) -> int:
+    """Truncate a last line with no newline (a crash mid-write); returns the bytes cut."""
+    if not path.exists():
+        return 0
+    with path.open("rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            fh.seek(start)
+            chunk = fh.read(end - start)
+            if end == size and chunk.endswith(b"\n"):
+                return 0
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                end = start + cut + 1
+                break
+            end = start
+        fh.truncate(end)
+        fh.flush()
+        os.fsync(fh.fileno())
+        return size - end
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -121,32 +442,49 @@ class Deduper:
 
 @dataclass
 class Progress:
+    total: int
     done: int = 0
-    total: int = 0
+    made: int = 0  # rows made in this session (the rate is measured on these)
     duplicates: int = 0
-    retries: int = 0
+    retries: int = 0  # attempts re-made after an unusable reply
+    server_retries: int = 0  # calls re-sent after a transient server error
+    discarded: int = 0
     failed: int = 0
+    budget: int = 0
     agreed: int = 0
     judged: int = 0
+    concurrency: float = 0.0
+    in_flight: int = 0
+    dedup_bytes: int = 0
+    quotas: dict[str, list[int]] = field(default_factory=dict)
+    run_dir: str = ""
+    stopped: str | None = None
     started: float = field(default_factory=time.monotonic)
 
-    @property
-    def rows_per_min(self) -> float:
-        elapsed = time.monotonic() - self.started
-        return self.done / elapsed * 60 if elapsed > 0 else 0.0
-
-    @property
-    def eta_s(self) -> float | None:
-        rate = self.rows_per_min / 60
-        return (self.total - self.done) / rate if rate > 0 else None
-
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("started")
-        d["rows_per_min"] = round(self.rows_per_min, 1)
-        d["eta_s"] = None if self.eta_s is None else round(self.eta_s)
-        d["agreement"] = round(self.agreed / self.judged, 3) if self.judged else None
-        return d
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = self.made / elapsed
+        left = self.total - self.done
+        return {
+            "done": self.done,
+            "total": self.total,
+            "rows_per_min": round(rate * 60, 1),
+            "eta_s": None if rate <= 0 else round(left / rate),
+            "elapsed_s": round(elapsed, 1),
+            "duplicates": self.duplicates,
+            "retries": self.retries + self.server_retries,
+            "failed": self.failed,
+            "discarded": self.discarded,
+            "budget": self.budget,
+            "agreement": round(self.agreed / self.judged, 3) if self.judged else None,
+            "judged": self.judged,
+            "concurrency": round(self.concurrency, 1),
+            "in_flight": self.in_flight,
+            "dedup_bytes": self.dedup_bytes,
+            "quotas": {k: list(v) for k, v in self.quotas.items()},
+            "run_dir": self.run_dir,
+            "stopped": self.stopped,
+        }
 
 
 @dataclass
@@ -155,47 +493,186 @@ class RunResult:
     rows: int
     failed: int
     progress: dict[str, Any]
+    complete: bool = True
+    reason: str | None = None
 
 
-def read_rows(run_dir: Path) -> Iterator[dict[str, Any]]:
-    """Stream the finished rows of a run (a torn last line from a crash is ignored)."""
-    path = Path(run_dir) / ROWS_FILE
-    if not path.exists():
-        return
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+def _budget(share: float, n: int) -> int:
+    return max(20, math.ceil(share * n))
+
+
+async def run_task(
+    task: RowTask[Any],
+    run_dir: Path,
+    scheduler: Scheduler,
+    *,
+    failure_budget: float = 1.0,
+    dedup_threshold: float = 0.9,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    tick: float = 0.5,
+    sync_every: float = 1.0,
+) -> RunResult:
+    """Make `task.n` rows into run_dir with `scheduler`'s endpoints, resuming what is there."""
+    run_dir = Path(run_dir)
+    n = task.n
+    init_run(run_dir, {"task": task.kind, "n": n, **task.meta()})
+    rows_path = run_dir / ROWS_FILE
+    cut_torn_tail(rows_path)
+
+    prog = Progress(total=n, budget=_budget(failure_budget, n), run_dir=str(run_dir))
+    prog.quotas = {k: [0, v] for k, v in task.quota_targets().items()}
+    dedup = Deduper(dedup_threshold)
+    done = bytearray(n)  # one byte a row: the only per-row state besides the dedup index
+    for row in read_rows(run_dir):
+        rid = row.get("row_id")
+        if not isinstance(rid, int) or not 0 <= rid < n or done[rid]:
+            continue
+        done[rid] = 1
+        prog.done += 1
+        prog.quotas.setdefault(task.quota_key(task.plan(rid)), [0, 0])[0] += 1
+        dedup.add(task.dedup_text(row))
+        if row.get("agreement") is not None:
+            prog.judged += 1
+            prog.agreed += int(bool(row["agreement"]))
+    # Counters carry over for reporting (advisory: rows.jsonl is the truth); the failure budget
+    # is per session, so resuming a run that stopped short tries again.
+    saved = load_state(run_dir)
+    for key in ("duplicates", "retries"):
+        setattr(prog, key, int(saved.get(key, 0)))
+
+    fh = rows_path.open("a", encoding="utf-8")
+    pending = (i for i in range(n) if not done[i])
+    last_sync = time.monotonic()
+
+    def snapshot() -> dict[str, Any]:
+        prog.concurrency, prog.in_flight = scheduler.level, scheduler.in_flight
+        prog.dedup_bytes = dedup.nbytes()
+        prog.server_retries = scheduler.retries
+        return prog.as_dict()
+
+    def durable(snap: dict[str, Any]) -> None:
+        os.fsync(fh.fileno())
+        _write_json(run_dir / STATE_FILE, snap)
+
+    def emit() -> None:
+        if on_progress is not None:
+            on_progress(snapshot())
+
+    async def ticker() -> None:
+        nonlocal last_sync
+        while True:
+            await asyncio.sleep(tick)
+            emit()
+            if time.monotonic() - last_sync >= sync_every:
+                last_sync = time.monotonic()
+                fh.flush()
+                await asyncio.to_thread(durable, snapshot())  # fsync off the event loop
+
+    retry: deque[tuple[int, int]] = deque()  # (row id, next attempt): a bad row waits its turn
+    active = 0
+
+    def next_row() -> tuple[int, int] | None:
+        rid = next(pending, None)
+        if rid is not None:
+            return rid, 0
+        return retry.popleft() if retry else None
+
+    async def worker() -> None:
+        nonlocal active
+        while prog.discarded < prog.budget:
+            item = next_row()
+            if item is None:
+                if not active:
+                    return
+                await asyncio.sleep(0.02)  # a row in flight may still come back for a retry
                 continue
+            rid, attempt = item
+            plan = task.plan(rid)
+            active += 1
+            try:
+                row = await task.draft(plan, attempt, scheduler)
+                if row is None:
+                    prog.retries += 1
+                elif dedup.check_and_add(task.dedup_text(row)) is not None:
+                    prog.duplicates += 1
+                    row = None
+                if row is None:
+                    prog.discarded += 1
+                    retry.append((rid, attempt + 1))
+                    continue
+                row = await task.review(row, plan, scheduler)
+            finally:
+                active -= 1
+            fh.write(json.dumps({"row_id": rid, **row}, ensure_ascii=False) + "\n")
+            fh.flush()
+            done[rid] = 1
+            prog.done += 1
+            prog.made += 1
+            prog.quotas.setdefault(task.quota_key(plan), [0, 0])[0] += 1
+            if row.get("agreement") is not None:
+                prog.judged += 1
+                prog.agreed += int(bool(row["agreement"]))
 
-
-def _definitions(spec: DatasetSpec) -> str:
-    return "\n".join(f"- {lb.name}: {lb.definition}" for lb in spec.labels)
-
-
-def _valid_text(text: str) -> bool:
-    words = text.split()
-    return len(words) >= 3 and len(text) <= 8_000
-
-
-async def _judge(model: BaseChatModel, spec: DatasetSpec, text: str) -> list[str] | None:
-    msgs = as_messages(
-        prompts.RELABEL_SYSTEM.format(definitions=_definitions(spec)),
-        prompts.RELABEL_USER.format(text=text),
-    )
-    names = spec.label_names
+    emit()
+    tick_task = asyncio.create_task(ticker())
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, scheduler.cap))]
     try:
-        if spec.multi_label:
-            multi = await structured_call(model, MultiRelabel, msgs)
-            got = [x.strip().lower() for x in multi.labels]
-        else:
-            single = await structured_call(model, Relabel, msgs)
-            got = [single.label.strip().lower()]
-    except LLMBadOutput:
-        return None
-    valid = [x for x in names if x in got]
-    return valid or None
+        finished, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+        for t in finished:
+            if t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
+    finally:
+        for t in (*workers, tick_task):
+            t.cancel()
+        for t in (*workers, tick_task):
+            with contextlib.suppress(BaseException):
+                await t
+        prog.failed = n - prog.done
+        if prog.failed and prog.discarded >= prog.budget:
+            prog.stopped = _short_reason(prog)
+        fh.flush()
+        durable(snapshot())
+        fh.close()
+    emit()
+    return RunResult(
+        run_dir=run_dir,
+        rows=prog.done,
+        failed=prog.failed,
+        progress=prog.as_dict(),
+        complete=prog.failed == 0,
+        reason=prog.stopped,
+    )
+
+
+def load_state(run_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((Path(run_dir) / STATE_FILE).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _short_reason(p: Progress) -> str:
+    why = (
+        "the model kept repeating itself"
+        if p.duplicates >= p.discarded / 2
+        else "the model's replies kept being unusable"
+    )
+    short = ", ".join(f"{k} {d}/{t}" for k, (d, t) in p.quotas.items() if d < t)
+    return (
+        f"stopped at {p.done:,} of {p.total:,} rows: {why} — {p.discarded:,} attempts were discarded "
+        f"({p.duplicates:,} duplicates, {p.discarded - p.duplicates:,} unusable replies), which spends "
+        f"the failure budget of {p.budget:,}. Quotas not met: {short}. Resume to try again, or raise "
+        "FAILURE_BUDGET, add topics or raise the temperature for more variety."
+    )
+
+
+def _as_list(models: BaseChatModel | Sequence[BaseChatModel] | None) -> list[BaseChatModel]:
+    if models is None:
+        return []
+    if isinstance(models, BaseChatModel):
+        return [models]
+    return list(models)
 
 
 async def run_generation(
@@ -203,120 +680,34 @@ async def run_generation(
     n: int,
     run_dir: Path,
     *,
-    generator: BaseChatModel,
-    judge: BaseChatModel | None,
-    concurrency: int = 4,
+    generator: BaseChatModel | Sequence[BaseChatModel],
+    judge: BaseChatModel | Sequence[BaseChatModel] | None,
+    concurrency: int | None = None,
     seed: int = 0,
-    attempts: int = 4,
+    start: int | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
+    tick: float = 0.5,
 ) -> RunResult:
-    """Generate n rows into run_dir, resuming if rows are already there."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"spec_version": spec.version, "n": n, "seed": seed}
-    meta_path = run_dir / "run.json"
-    if meta_path.exists():
-        old = json.loads(meta_path.read_text())
-        if (old.get("n"), old.get("seed"), old.get("spec_version")) != (n, seed, spec.version):
-            raise ValueError(f"{run_dir} holds a different run; use a new folder.")
-    else:
-        meta_path.write_text(json.dumps(meta))
+    """Generate n text-classification rows into run_dir (resuming if rows are there).
 
-    dedup = Deduper()
-    done: set[int] = set()
-    for row in read_rows(run_dir):
-        done.add(row["row_id"])
-        dedup.check_and_add(row["text"], str(row["row_id"]))
-    plans = [p for p in plan_rows(spec, n, seed) if p.row_id not in done]
-    prog = Progress(done=len(done), total=n)
-    pending = iter(plans)
-    lock = asyncio.Lock()
-    fh = (run_dir / ROWS_FILE).open("a", encoding="utf-8")
-    last_sync = time.monotonic()
-    band = LENGTH_BANDS[spec.style.length]
-    fatal: list[BaseException] = []
-
-    async def make_row(plan: RowPlan) -> dict[str, Any] | None:
-        for attempt in range(attempts):
-            msgs = as_messages(
-                prompts.GENERATE_SYSTEM.format(
-                    description=spec.description, language=spec.language
-                ),
-                prompts.GENERATE_USER.format(
-                    length=plan.length,
-                    min_words=band[0],
-                    max_words=band[1],
-                    labels=", ".join(plan.labels),
-                    definitions="\n".join(f"- {x}: {spec.definition(x)}" for x in plan.labels),
-                    topic=plan.topic,
-                    tone=plan.tone,
-                    clarity=plan.clarity,
-                    seed=f"{seed}-{plan.row_id}-{attempt}",
-                ),
-            )
-            try:
-                out = await structured_call(generator, GeneratedText, msgs)
-            except LLMBadOutput:
-                prog.retries += 1
-                continue
-            text = out.text.strip()
-            if not _valid_text(text):
-                prog.retries += 1
-                continue
-            if dedup.check_and_add(text, str(plan.row_id)) is not None:
-                prog.duplicates += 1
-                continue
-            row: dict[str, Any] = {"row_id": plan.row_id, "text": text}
-            if spec.multi_label:
-                row["labels"] = list(plan.labels)
-            else:
-                row["label"] = plan.labels[0]
-            row.update(topic=plan.topic, tone=plan.tone, clarity=plan.clarity, length=plan.length)
-            if judge is not None:
-                verdict = await _judge(judge, spec, text)
-                key = "judge_labels" if spec.multi_label else "judge_label"
-                row[key] = verdict if spec.multi_label else (verdict[0] if verdict else None)
-                row["agreement"] = (
-                    None if verdict is None else sorted(verdict) == sorted(plan.labels)
-                )
-            return row
-        return None
-
-    async def worker() -> None:
-        nonlocal last_sync
-        while not fatal:
-            try:
-                plan = next(pending)
-            except StopIteration:
-                return
-            try:
-                row = await make_row(plan)
-            except LLMError as exc:
-                fatal.append(exc)
-                return
-            async with lock:
-                if row is None:
-                    prog.failed += 1
-                else:
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    fh.flush()
-                    if time.monotonic() - last_sync > 1.0:
-                        os.fsync(fh.fileno())
-                        last_sync = time.monotonic()
-                    prog.done += 1
-                    if row.get("agreement") is not None:
-                        prog.judged += 1
-                        prog.agreed += int(row["agreement"])
-                if on_progress:
-                    on_progress(prog.as_dict())
-
-    try:
-        await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
-    finally:
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
-    if fatal:
-        exc = fatal[0]
-        raise exc if isinstance(exc, LLMUnavailable) else LLMError(str(exc))
-    return RunResult(run_dir=run_dir, rows=prog.done, failed=prog.failed, progress=prog.as_dict())
+    `generator`/`judge` are one model or one per endpoint; `concurrency` caps the requests in flight
+    (default MAX_CONCURRENCY) and `start` is the first adaptive level (default CONCURRENCY).
+    """
+    settings = get_settings()
+    gens, judges = _as_list(generator), _as_list(judge)
+    endpoints = [
+        {"generate": g, **({"judge": judges[i % len(judges)]} if judges else {})}
+        for i, g in enumerate(gens)
+    ]
+    cap = concurrency or settings.max_concurrency
+    scheduler = Scheduler(endpoints, cap=cap, start=min(cap, start or settings.concurrency))
+    task = TextClassification(spec, n, seed, judge=bool(judges))
+    return await run_task(
+        task,
+        Path(run_dir),
+        scheduler,
+        failure_budget=settings.failure_budget,
+        dedup_threshold=settings.dedup_threshold,
+        on_progress=on_progress,
+        tick=tick,
+    )

@@ -1,0 +1,236 @@
+"""Adaptive concurrency over one or more model endpoints.
+
+Each endpoint (one base URL, with a model per role) has an AIMD limit: slow start (+1 per success)
+until the first congestion signal, then +1 per window of successes (additive increase); an error or
+a latency well above the endpoint's unloaded latency cuts it (multiplicative decrease), at most
+once per round trip. Every model call takes a slot on the endpoint with the shortest expected wait;
+the sum of slots in flight never exceeds the run's cap. Transient server errors are retried with
+backoff (tenacity) on whichever endpoint is best at the time; errors a retry cannot fix (401, 404)
+are raised at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from agent.llm import LLMBadOutput, LLMError, friendly_error, structured_call
+
+T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R")
+CallRole = Literal["generate", "judge"]
+
+
+class AIMD:
+    """An additive-increase, multiplicative-decrease limit in [1, cap]."""
+
+    def __init__(
+        self,
+        start: float,
+        cap: int,
+        *,
+        decrease: float = 0.5,
+        latency_decrease: float = 0.8,
+        tolerance: float = 2.0,
+    ) -> None:
+        self.cap = max(1, cap)
+        self.limit = float(min(max(1.0, start), self.cap))
+        self.decrease = decrease
+        self.latency_decrease = latency_decrease
+        self.tolerance = tolerance
+        self.slow_start = True
+        self.base: float | None = None  # the unloaded latency: a slowly rising minimum
+        self.recent: float | None = None  # EWMA of latency
+        self._quiet_until = 0.0
+        self.decreases = 0
+
+    def _cut(self, factor: float) -> None:
+        now = time.monotonic()
+        if now < self._quiet_until:
+            return  # one cut per round trip: a burst of errors is one signal
+        self.limit = max(1.0, self.limit * factor)
+        self.slow_start = False
+        self.decreases += 1
+        self._quiet_until = now + (self.recent or 0.1)
+
+    def on_success(self, latency: float, *, alone: bool = False) -> None:
+        self.recent = latency if self.recent is None else 0.8 * self.recent + 0.2 * latency
+        if self.base is None or alone:
+            self.base = latency  # a call with nothing else in flight measures the unloaded latency
+        else:  # the minimum creeps up slowly, so a server that got slower for good is re-learnt
+            self.base = min(self.base * 1.0005, latency)
+        if self.recent > self.tolerance * self.base and self.limit > 1:
+            self._cut(self.latency_decrease)
+            return
+        step = 1.0 if self.slow_start else 1.0 / self.limit
+        self.limit = min(float(self.cap), self.limit + step)
+
+    def on_error(self) -> None:
+        self._cut(self.decrease)
+
+
+@dataclass
+class Endpoint:
+    """One server: its models by role, its limit and its load."""
+
+    name: str
+    models: dict[str, BaseChatModel]
+    limiter: AIMD
+    in_flight: int = 0
+    errors: int = 0
+    calls: int = 0
+    down_until: float = 0.0
+    _strikes: int = field(default=0, repr=False)
+
+    def expected_wait(self) -> float:
+        return (self.in_flight + 1) * (self.limiter.recent or 0.0) / max(1.0, self.limiter.limit)
+
+
+def _status(exc: BaseException | None) -> int | None:
+    if exc is None:
+        return None
+    status = getattr(exc, "status_code", None) or getattr(
+        getattr(exc, "response", None), "status_code", None
+    )
+    return status if isinstance(status, int) else None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Server trouble a retry may fix (timeouts, refused connections, 429, 5xx); not 4xx or bad output."""
+    if not isinstance(exc, LLMError) or isinstance(exc, LLMBadOutput):
+        return False
+    cause = exc.__cause__
+    status = _status(cause)
+    if status is not None and 400 <= status < 500 and status not in (408, 429):
+        return False
+    return "not found" not in str(cause or "").lower()
+
+
+class Scheduler:
+    """Hands out slots on endpoints and makes structured calls through them."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[dict[str, BaseChatModel]],
+        *,
+        cap: int,
+        start: int,
+        server_retries: int = 5,
+        max_wait: float = 20.0,
+    ) -> None:
+        if not endpoints:
+            raise ValueError("at least one endpoint is needed")
+        self.cap = max(1, cap)
+        share = max(1, round(start / len(endpoints)))
+        self.endpoints = [
+            Endpoint(name=f"endpoint-{i}", models=dict(m), limiter=AIMD(share, self.cap))
+            for i, m in enumerate(endpoints)
+        ]
+        self.server_retries = server_retries
+        self.max_wait = max_wait
+        self.in_flight = 0
+        self.retries = 0
+        self._cond = asyncio.Condition()
+
+    @property
+    def level(self) -> float:
+        """The current adaptive level: the sum of the endpoints' limits, within the cap."""
+        return min(float(self.cap), sum(e.limiter.limit for e in self.endpoints))
+
+    def _pick(self) -> Endpoint | None:
+        if self.in_flight >= self.cap:
+            return None
+        now = time.monotonic()
+        open_ = [e for e in self.endpoints if e.in_flight < int(e.limiter.limit)]
+        up = [e for e in open_ if e.down_until <= now]
+        if not up:
+            # every endpoint is resting after errors: still let one call through to probe
+            up = [e for e in open_ if e.in_flight == 0][:1] if self.in_flight == 0 else []
+        return min(up, key=Endpoint.expected_wait, default=None)
+
+    async def _acquire(self) -> Endpoint:
+        async with self._cond:
+            while (ep := self._pick()) is None:
+                try:
+                    await asyncio.wait_for(self._cond.wait(), timeout=0.5)
+                except TimeoutError:
+                    pass  # a resting endpoint may be up again
+            ep.in_flight += 1
+            self.in_flight += 1
+            return ep
+
+    async def _release(self, ep: Endpoint) -> None:
+        async with self._cond:
+            ep.in_flight -= 1
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    async def _once(self, role: CallRole, call: Callable[[BaseChatModel], Awaitable[R]]) -> R:
+        ep = await self._acquire()
+        alone = ep.in_flight == 1
+        started = time.monotonic()
+        try:
+            out = await call(ep.models[role])
+        except LLMBadOutput:
+            ep.calls += 1
+            # the server was fine, the reply was not
+            ep.limiter.on_success(time.monotonic() - started, alone=alone)
+            raise
+        except LLMError as exc:
+            ep.calls += 1
+            ep.errors += 1
+            ep.limiter.on_error()
+            if is_transient(exc) and _status(exc.__cause__) is None:
+                # unreachable (no HTTP status): rest this endpoint, longer each time
+                ep._strikes += 1
+                ep.down_until = time.monotonic() + min(self.max_wait, 0.25 * 2**ep._strikes)
+            raise
+        finally:
+            await self._release(ep)
+        ep.calls += 1
+        ep._strikes, ep.down_until = 0, 0.0
+        ep.limiter.on_success(time.monotonic() - started, alone=alone)
+        return out
+
+    async def _retrying(self, role: CallRole, call: Callable[[BaseChatModel], Awaitable[R]]) -> R:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.server_retries),
+            wait=wait_exponential_jitter(initial=0.2, max=self.max_wait),
+            retry=retry_if_exception(is_transient),
+            before_sleep=lambda _: self._count_retry(),
+            reraise=True,
+        ):
+            with attempt:
+                return await self._once(role, call)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def structured(
+        self, role: CallRole, schema: type[T], messages: Sequence[BaseMessage]
+    ) -> T:
+        """A structured call on the best endpoint; transient server errors are retried with backoff."""
+        return await self._retrying(role, lambda m: structured_call(m, schema, messages))
+
+    async def text(self, role: CallRole, messages: Sequence[BaseMessage]) -> str:
+        """A plain chat completion on the best endpoint (same slots, retries and error sentences)."""
+
+        async def call(model: BaseChatModel) -> str:
+            try:
+                reply = await model.ainvoke(list(messages))
+            except LLMError:
+                raise
+            except Exception as exc:
+                raise friendly_error(exc) from exc
+            return str(reply.content)
+
+        return await self._retrying(role, call)
+
+    def _count_retry(self) -> None:
+        self.retries += 1

@@ -126,7 +126,20 @@ async def chat_start() -> None:
 
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
+    files = [el for el in message.elements or [] if getattr(el, "path", None)]
+    if files:
+        conv = _conversation()
+        payload = [(el.name, str(el.path)) for el in files]
+        added, problems = await asyncio.to_thread(lambda: conv.attach(_read_files(payload)))
+        note = f"Attached: {added} chunk(s) from {len(files) - len(problems)} file(s) for grounded conversations."
+        await cl.Message(content="\n".join([note, *problems])).send()
+        if not message.content.strip():
+            return
     await _send(message.content)
+
+
+def _read_files(payload: list[tuple[str, str]]) -> list[tuple[str, bytes]]:
+    return [(name, Path(path).read_bytes()) for name, path in payload]
 
 
 async def _send(value: str | dict[str, Any]) -> None:
@@ -192,8 +205,11 @@ async def _render(conv: Conversation, event: Event) -> None:
         return
     elements: list[Any] = []
     kind = event.data.get("kind")
-    if kind == "sample":
-        rows = (await conv.state()).values.get("sample", [])
+    if (
+        kind == "sample"
+        and (rows := (await conv.state()).values.get("sample", []))
+        and "text" in rows[0]
+    ):
         frame = pd.DataFrame(
             [
                 {

@@ -66,6 +66,13 @@ class Conversation:
     async def state(self) -> Any:
         return await self.graph.aget_state(self.config)
 
+    def attach(self, files: list[tuple[str, bytes]]) -> tuple[int, list[str]]:
+        """Chunk attached documents (.txt, .md, .pdf) for grounded conversations."""
+        from agent.graph.nodes import thread_root
+        from agent.tools.documents import add_documents
+
+        return add_documents(thread_root(self.thread_id) / "documents", files)
+
     async def pending_prompt(self) -> dict[str, Any] | None:
         snap = await self.state()
         return snap.interrupts[0].value if snap.interrupts else None

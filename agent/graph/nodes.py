@@ -437,8 +437,13 @@ async def _answer(state: State, spec: DatasetSpec, said: list[AnyMessage], fallb
 # --- sample, critique, scale, export -------------------------------------------------------------
 
 
+def thread_root(thread_id: str) -> Path:
+    """The folder holding a conversation's runs and attached documents."""
+    return get_settings().runs_dir / re.sub(r"[^\w-]", "_", thread_id)
+
+
 def _run_root() -> Path:
-    return get_settings().runs_dir / re.sub(r"[^\w-]", "_", _thread_id())
+    return thread_root(_thread_id())
 
 
 async def sample(state: State) -> Command[Literal["critique"]]:

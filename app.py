@@ -221,6 +221,13 @@ async def _render(conv: Conversation, event: Event) -> None:
             ]
         )
         elements.append(cl.Dataframe(data=frame, name="sample", display="inline"))
+    if kind == "dataset":
+        fig = (await conv.state()).values.get("critique") or {}
+        if fig.get("mix"):  # label data: the mix and agreement charts
+            from agent.tools.quality import charts
+
+            for name, chart in charts(fig).items():
+                elements.append(cl.Plotly(name=name, figure=chart, display="inline"))
     if kind == "published" and event.data.get("url"):
         elements.append(cl.Text(name="link", content=event.data["url"], display="inline"))
     if kind == "export" and event.data.get("archive"):

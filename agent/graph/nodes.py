@@ -462,6 +462,7 @@ async def sample(state: State) -> Command[Literal["critique"]]:
         judge=get_chat_models("judge"),
         concurrency=settings.max_concurrency,
         seed=1000 * spec.version + k,
+        chunks=load_chunks(_run_root() / "documents") if spec.task == "chat" else None,
     )
     rows = sorted(read_rows(result.run_dir), key=lambda r: r["row_id"])
     return Command(goto="critique", update={"sample": rows, "samples_made": k})
@@ -579,16 +580,26 @@ async def scale(state: State) -> Command[Literal["review_dataset"]]:
         concurrency=settings.max_concurrency,
         seed=spec.version,
         on_progress=lambda p: writer({"progress": p}),
+        chunks=load_chunks(_run_root() / "documents") if spec.task == "chat" else None,
     )
     fig = quality.figures(spec, read_rows(run_dir))
     fig["failed"] = result.failed
     fig["duplicates_replaced"] = result.progress["duplicates"]
     fig["retries"] = result.progress["retries"]
     short = f"\n\n**The run stopped short:** {result.reason}" if result.reason else ""
+    if spec.task == "chat":
+        rows = sorted(read_rows(run_dir), key=lambda r: (r.get("rating") or 6, r["row_id"]))[:3]
+        ratings = fig.get("ratings") or {}
+        mean = f"{ratings['mean']:.1f}/5" if ratings.get("mean") is not None else "n/a"
+        report = f"Mean judge rating {mean}. The weakest conversations:\n\n" + "\n\n---\n\n".join(
+            dialogue(r) for r in rows
+        )
+    else:
+        report = quality.render_figures(fig)
     text = (
         f"Generated {result.rows:,} of {spec.size:,} rows; "
         f"{result.progress['duplicates']} duplicates were replaced.{short}\n\n"
-        f"{quality.render_figures(fig)}\n\nApprove to export the dataset folder, or cancel."
+        f"{report}\n\nApprove to export the dataset folder, or cancel."
     )
     return Command(
         goto="review_dataset",

@@ -40,7 +40,7 @@ from pydantic import BaseModel
 from agent import prompts
 from agent.config import get_settings
 from agent.llm import LLMBadOutput, as_messages
-from agent.schemas import GeneratedText, MultiRelabel, Relabel
+from agent.schemas import GeneratedText, relabel_schema
 from agent.spec import LENGTH_BANDS, DatasetSpec
 from agent.tools.scheduler import CallRole, Scheduler
 
@@ -351,12 +351,13 @@ class TextClassification:
         )
         verdict: list[str] | None
         try:
+            # the label set as an enum: constrained decoding can only name a listed label
+            schema = relabel_schema(spec.label_names, multi=spec.multi_label)
+            verdict_obj: Any = await llm.structured("judge", schema, msgs)
             if spec.multi_label:
-                multi = await llm.structured("judge", MultiRelabel, msgs)
-                got = [x.strip().lower() for x in multi.labels]
+                got = [str(x).strip().lower() for x in verdict_obj.labels]
             else:
-                single = await llm.structured("judge", Relabel, msgs)
-                got = [single.label.strip().lower()]
+                got = [str(verdict_obj.label).strip().lower()]
             verdict = [x for x in spec.label_names if x in got] or None
         except LLMBadOutput:
             verdict = None
@@ -687,8 +688,11 @@ async def run_generation(
     start: int | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     tick: float = 0.5,
+    chunks: list[dict[str, str]] | None = None,
 ) -> RunResult:
-    """Generate n text-classification rows into run_dir (resuming if rows are there).
+    """Generate n rows of the contract's task into run_dir (resuming if rows are there).
+
+    Chat contracts make conversations (grounded in `chunks` when the contract says so).
 
     `generator`/`judge` are one model or one per endpoint; `concurrency` caps the requests in flight
     (default MAX_CONCURRENCY) and `start` is the first adaptive level (default CONCURRENCY).
@@ -701,7 +705,13 @@ async def run_generation(
     ]
     cap = concurrency or settings.max_concurrency
     scheduler = Scheduler(endpoints, cap=cap, start=min(cap, start or settings.concurrency))
-    task = TextClassification(spec, n, seed, judge=bool(judges))
+    task: RowTask[Any]
+    if spec.task == "chat":
+        from agent.tools.chat_task import Conversations
+
+        task = Conversations(spec, n, seed, judge=bool(judges), chunks=chunks)
+    else:
+        task = TextClassification(spec, n, seed, judge=bool(judges))
     return await run_task(
         task,
         Path(run_dir),

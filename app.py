@@ -30,6 +30,7 @@ BUTTONS: dict[str, list[tuple[str, str]]] = {
     "sample": [("approve", "Generate full size"), ("cancel", "Cancel")],
     "dataset": [("approve", "Export dataset"), ("cancel", "Cancel")],
     "publish": [("done", "Done")],
+    "paused": [("approve", "Continue anyway"), ("cancel", "Cancel")],
 }
 CONFIRM_NEW = [("approve", "Confirm upload"), ("cancel", "Cancel")]
 CONFIRM_EXISTING = [

@@ -40,6 +40,8 @@ STAGE_HELP = {
     "sample": "The person is reviewing a sample and its critique; approve means: generate the full size.",
     "dataset": "The person is reviewing the full dataset; approve means: export it to a folder.",
     "clarify": "The person is answering a clarifying question.",
+    "paused": "The full run paused on a quality stop rule; approve means: continue anyway; an edit "
+    "means: apply that fix and make a new sample.",
 }
 
 GENERATE_SYSTEM = """You write realistic synthetic data for a text-classification dataset.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,31 @@ async def test_a_romanian_speaker_gets_romanian_replies_while_the_data_language_
             streamed = "".join(e.text for e in ev if e.kind == "token")
             assert streamed == "Da, textele vor fi în engleză."  # token events reach the UI
             assert (await conv.pending_prompt())["stage"] == "contract"
+
+
+async def test_a_run_with_poor_agreement_pauses_and_continues_on_request(world, settings_env: Path) -> None:
+    from agent.llm import use_model
+    from tests.fakes import ScriptedModel
+
+    def responder(kind: str, messages: list) -> Any:
+        if kind == "Relabel":  # the judge says "neutral" to everything: agreement about a third
+            return {"reasoning": "unclear", "label": "neutral"}
+        return world(kind, messages)
+
+    with use_model(ScriptedModel(responder=responder)):
+        async with open_graph() as graph:
+            conv = Conversation(graph, "paused")
+            await say(conv, DESCRIPTION + " just go")
+            await say(conv, {"action": "approve"})
+            ev = await say(conv, "generate 60")
+            assert prompt_stage(ev) == "paused"
+            paused = next(e.text for e in ev if e.data.get("kind") == "paused")
+            assert "Paused at" in paused and "agreement" in paused
+            run_dir = Path((await conv.state()).values["run_dir"])
+            kept = sum(1 for _ in (run_dir / "rows.jsonl").open())
+            assert 20 <= kept < 60  # the rule waited for 20 judged rows, then stopped the run
+
+            ev = await say(conv, "continue anyway")
+            assert prompt_stage(ev) == "dataset"
+            ids = [json.loads(line)["row_id"] for line in (run_dir / "rows.jsonl").open()]
+            assert sorted(ids) == list(range(60))  # nothing lost, nothing made twice

@@ -29,6 +29,7 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     builder.add_node("review_sample", nodes.review_sample)
     builder.add_node("scale", nodes.scale)
     builder.add_node("review_dataset", nodes.review_dataset)
+    builder.add_node("review_paused", nodes.review_paused)
     builder.add_node("export", nodes.export)
     builder.add_node("review_publish", publish.review_publish)
     builder.add_node("prepare_publish", publish.prepare_publish)

@@ -257,6 +257,11 @@ async def review_sample(state: State) -> Command[Literal["interpret"]]:
     return Command(goto="interpret", update={"reply": _check_reply(value), "stage": "sample"})
 
 
+async def review_paused(state: State) -> Command[Literal["interpret"]]:
+    value = interrupt({"kind": "review", "stage": "paused", "run_dir": state.get("run_dir")})
+    return Command(goto="interpret", update={"reply": _check_reply(value), "stage": "paused"})
+
+
 async def review_dataset(state: State) -> Command[Literal["interpret"]]:
     value = interrupt({"kind": "review", "stage": "dataset", "run_dir": state.get("run_dir")})
     return Command(goto="interpret", update={"reply": _check_reply(value), "stage": "dataset"})
@@ -268,8 +273,10 @@ REVIEW_NODE = {
     "contract": "review_contract",
     "sample": "review_sample",
     "dataset": "review_dataset",
+    "paused": "review_paused",
 }
-NEXT_ON_APPROVE = {"contract": "sample", "sample": "scale", "dataset": "export"}
+NEXT_ON_APPROVE = {"contract": "sample", "sample": "scale", "dataset": "export", "paused": "scale"}
+CONTINUE = re.compile(r"\b(continue|carry on|resume|keep going|finish)\b", re.I)
 
 
 def quick_intent(text: str) -> Intent | None:
@@ -295,6 +302,7 @@ async def interpret(
         "review_contract",
         "review_sample",
         "review_dataset",
+        "review_paused",
         "review_publish",
         "prepare_publish",
         "sample",
@@ -318,6 +326,8 @@ async def interpret(
         text = _reply_text(reply)
         said.append(HumanMessage(content=text))
         intent = quick_intent(text)
+        if intent is None and stage == "paused" and CONTINUE.search(text):
+            intent = Intent(kind="approve")
         if intent is None:
             msgs = as_messages(
                 prompts.INTENT_SYSTEM.format(stage=stage, stage_help=prompts.STAGE_HELP[stage]),
@@ -330,7 +340,10 @@ async def interpret(
     assert intent is not None
 
     if intent.kind == "approve":
-        return Command(goto=_to(NEXT_ON_APPROVE[stage]), update={"messages": said})
+        update_ok: dict[str, Any] = {"messages": said}
+        if stage == "paused":  # the user chose to finish despite the stop rule
+            update_ok["ignore_stop"] = True
+        return Command(goto=_to(NEXT_ON_APPROVE[stage]), update=update_ok)
     if intent.kind == "cancel":
         msg = _say(
             "Stopped. Your contract, samples and rows are kept; write again to start a new dataset."
@@ -365,7 +378,7 @@ async def interpret(
             "refinements": state.get("refinements", 0) + (1 if intent.kind == "edit" else 0),
         }
     if intent.kind == "generate":
-        return Command(goto="scale", update=update)
+        return Command(goto="scale", update=update | {"ignore_stop": False})
     # An edit: at the contract step show the new contract; later, make a new sample from it.
     if stage == "contract":
         update["messages"] = [*update["messages"], _say(render_spec(new), kind="contract")]
@@ -564,13 +577,16 @@ async def critique(state: State) -> Command[Literal["review_sample"]]:
     )
 
 
-async def scale(state: State) -> Command[Literal["review_dataset"]]:
+async def scale(state: State) -> Command[Literal["review_dataset", "review_paused"]]:
+    """The full run. A stop rule (near-duplicates or judge agreement) pauses it with a proposal
+    rather than finishing a bad dataset; every row made so far stays in the run folder."""
     from agent.llm import get_chat_models  # one model per endpoint (LLM_ENDPOINTS)
 
     settings = get_settings()
     spec = _spec(state)
     run_dir = _run_root() / f"full-v{spec.version}-n{spec.size}"
     writer = get_stream_writer()
+    watch = not state.get("ignore_stop")
     result = await run_generation(
         spec,
         spec.size,
@@ -581,7 +597,29 @@ async def scale(state: State) -> Command[Literal["review_dataset"]]:
         seed=spec.version,
         on_progress=lambda p: writer({"progress": p}),
         chunks=load_chunks(_run_root() / "documents") if spec.task == "chat" else None,
+        should_stop=quality.stop_rule if watch else None,
     )
+    if result.paused:
+        p = result.progress
+        fig = quality.figures(spec, read_rows(run_dir))
+        tips = quality.suggestions(fig) or ["add sub-topics, or sharpen the label definitions"]
+        text = (
+            f"**Paused at {p['done']:,} of {p['total']:,} rows:** {result.paused}\n\n"
+            "Rather than finish a weak dataset, I suggest a fix first:\n"
+            + "\n".join(f"- {t}" for t in tips[:3])
+            + "\n\nTell me the change (e.g. “add topics about shipping and returns”, “sharpen the "
+            "definition of neutral”) and I will make a new sample — or say “continue anyway” to finish "
+            "this run (the rows made so far are kept), or cancel."
+        )
+        return Command(
+            goto="review_paused",
+            update={
+                "run_dir": str(run_dir),
+                "critique": fig,
+                "messages": [_say(text, kind="paused")],
+                "stage": "paused",
+            },
+        )
     fig = quality.figures(spec, read_rows(run_dir))
     fig["failed"] = result.failed
     fig["duplicates_replaced"] = result.progress["duplicates"]

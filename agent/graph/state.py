@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-Stage = Literal["clarify", "contract", "sample", "dataset", "publish", "done", "cancelled"]
+Stage = Literal[
+    "clarify", "contract", "sample", "dataset", "paused", "publish", "done", "cancelled"
+]
 
 
 class State(TypedDict, total=False):
@@ -29,6 +31,8 @@ class State(TypedDict, total=False):
     refinements: int
     critique: dict[str, Any]
     """Figures of the latest sample or full run. Overwritten."""
+    ignore_stop: bool
+    """The user chose to finish a run that a quality stop rule paused. Overwritten."""
     run_dir: str | None
     """Folder of the latest full run (rows.jsonl). Overwritten."""
     export_dir: str | None

@@ -496,6 +496,8 @@ class RunResult:
     progress: dict[str, Any]
     complete: bool = True
     reason: str | None = None
+    paused: str | None = None
+    """Why `should_stop` ended the run early (the rows made are kept; a resume continues)."""
 
 
 def _budget(share: float, n: int) -> int:
@@ -512,6 +514,7 @@ async def run_task(
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     tick: float = 0.5,
     sync_every: float = 1.0,
+    should_stop: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> RunResult:
     """Make `task.n` rows into run_dir with `scheduler`'s endpoints, resuming what is there."""
     run_dir = Path(run_dir)
@@ -578,9 +581,11 @@ async def run_task(
             return rid, 0
         return retry.popleft() if retry else None
 
+    halt: list[str] = []  # a reason from `should_stop`: the workers finish their rows and end
+
     async def worker() -> None:
         nonlocal active
-        while prog.discarded < prog.budget:
+        while prog.discarded < prog.budget and not halt:
             item = next_row()
             if item is None:
                 if not active:
@@ -613,6 +618,8 @@ async def run_task(
             if row.get("agreement") is not None:
                 prog.judged += 1
                 prog.agreed += int(bool(row["agreement"]))
+            if should_stop is not None and not halt and (why := should_stop(prog.as_dict())):
+                halt.append(why)
 
     emit()
     tick_task = asyncio.create_task(ticker())
@@ -629,7 +636,7 @@ async def run_task(
             with contextlib.suppress(BaseException):
                 await t
         prog.failed = n - prog.done
-        if prog.failed and prog.discarded >= prog.budget:
+        if prog.failed and prog.discarded >= prog.budget and not halt:
             prog.stopped = _short_reason(prog)
         fh.flush()
         durable(snapshot())
@@ -642,6 +649,7 @@ async def run_task(
         progress=prog.as_dict(),
         complete=prog.failed == 0,
         reason=prog.stopped,
+        paused=halt[0] if halt else None,
     )
 
 
@@ -689,6 +697,7 @@ async def run_generation(
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     tick: float = 0.5,
     chunks: list[dict[str, str]] | None = None,
+    should_stop: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> RunResult:
     """Generate n rows of the contract's task into run_dir (resuming if rows are there).
 
@@ -720,4 +729,5 @@ async def run_generation(
         dedup_threshold=settings.dedup_threshold,
         on_progress=on_progress,
         tick=tick,
+        should_stop=should_stop,
     )

@@ -30,7 +30,7 @@ from agent.tools.export import export_dataset
 from agent.tools.generate import load_run, read_rows, run_generation
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build synthetic datasets.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class CliFailure(Exception):
@@ -247,3 +247,10 @@ def generate(
 def version() -> None:
     """Print the version."""
     typer.echo("dataset-agent 0.1.0")
+
+
+from agent.push_cli import push  # noqa: E402  (the sub-commands live in their own modules)
+from agent.report import report  # noqa: E402
+
+app.command("report")(report)
+app.command("push")(push)

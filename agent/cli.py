@@ -26,6 +26,7 @@ from agent.config import get_settings
 from agent.llm import get_chat_models, resolve_provider, set_provider
 from agent.session import Conversation, open_graph
 from agent.spec import SpecError, make_spec
+from agent.tools.documents import load_chunks
 from agent.tools.export import export_dataset
 from agent.tools.generate import load_run, read_rows, run_generation
 
@@ -145,7 +146,7 @@ async def _resume(run_dir: Path, out: Path | None) -> Path:
     """Finish an interrupted run from its folder (same engine), then export it."""
     settings = get_settings()
     meta = load_run(run_dir)
-    if not meta.get("spec") or meta.get("task") != "textcat":
+    if not meta.get("spec") or meta.get("task") not in ("textcat", "chat"):
         raise CliFailure(f"{run_dir} is not a run folder (no readable run.json)")
     try:
         spec = make_spec(meta["spec"])
@@ -167,6 +168,7 @@ async def _resume(run_dir: Path, out: Path | None) -> Path:
             concurrency=settings.max_concurrency,
             seed=int(meta.get("seed", 0)),
             on_progress=show,
+            chunks=load_chunks(run_dir.parent / "documents") if spec.task == "chat" else None,
         )
     if result.reason:
         err.print(f"warning: {result.reason}", markup=False)
@@ -186,7 +188,9 @@ async def _resume(run_dir: Path, out: Path | None) -> Path:
 def generate(
     description: str = typer.Option(None, "--description", "-d", help="What the dataset is for."),
     spec: Path = typer.Option(None, "--spec", help="Re-run an approved contract (spec.json)."),
-    task: str = typer.Option("textcat", "--task", help="textcat (chat data comes later)."),
+    task: str = typer.Option(
+        "textcat", "--task", help="textcat (labelled texts) or chat (SFT conversations)."
+    ),
     rows: int = typer.Option(None, "--rows", "-n", help="Number of rows of the full dataset."),
     out: Path = typer.Option(
         None, "--out", "-o", help="Output folder (default: <data dir>/datasets/<name>)."
@@ -207,8 +211,8 @@ def generate(
 ) -> None:
     """Generate a dataset from a description or a saved contract."""
     try:
-        if task != "textcat":
-            raise CliFailure(f"task “{task}” is not supported yet; use textcat")
+        if task not in ("textcat", "chat"):
+            raise CliFailure(f"unknown task “{task}”: use textcat or chat")
         settings = get_settings()
         if provider:
             if provider not in ("auto", "ollama", "openai", "local"):
@@ -231,6 +235,7 @@ def generate(
             folder = asyncio.run(_resume(resume, out.resolve() if out else None))
         else:
             text, extra = _first_message(description, spec, out)
+            extra.setdefault("task", task)
             folder = asyncio.run(_generate(text, extra, rows, yes))
     except CliFailure as exc:
         err.print(f"error: {exc}", markup=False)

@@ -211,3 +211,17 @@ async def test_grounded_conversations_from_an_md_and_a_pdf(bank: BankWorld, sett
     assert any("Cards > Unblock" in s for s in bank.assistant_systems)
     assert any("second confirmation by SMS" in s for s in bank.assistant_systems)
     assert any("second confirmation by SMS" in d for d in bank.judge_docs)
+
+
+def test_cli_makes_chat_data(bank: BankWorld, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    out = tmp_path / "bank"
+    result = CliRunner().invoke(
+        app, ["generate", "--task", "chat", "-d", "a bank's support assistant", "-n", "5", "-o", str(out), "-y"]
+    )
+    assert result.exit_code == 0, result.output
+    ds = datasets.load_dataset(str(out))["train"]
+    assert ds.num_rows == 5 and all(validate_messages(m) is None for m in ds["messages"])

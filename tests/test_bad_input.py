@@ -7,23 +7,12 @@ from typing import Any
 import pytest
 
 from agent.llm import use_model
-from agent.session import Conversation, Event, open_graph
+from agent.session import Conversation, open_graph
+from tests.chat_helpers import errors, say, text
 from tests.conftest import ReviewWorld
 from tests.fakes import ScriptedModel
 
 DESCRIPTION = "A dataset covering customer reviews for an e-commerce website. just go"
-
-
-async def say(conv: Conversation, value: str | dict[str, Any]) -> list[Event]:
-    return [e async for e in conv.send(value)]
-
-
-def errors(events: list[Event]) -> list[str]:
-    return [e.text for e in events if e.kind == "error"]
-
-
-def said(events: list[Event]) -> str:
-    return "\n".join(e.text for e in events)
 
 
 async def at_sample(conv: Conversation) -> None:
@@ -86,13 +75,13 @@ async def test_malformed_json_three_times_at_a_review_point(world: ReviewWorld) 
             await at_sample(conv)
             spec = (await conv.state()).values["spec"]
             ev = await say(conv, "please tweak the vibe somehow")
-            assert "could not be understood after 4 tries" in said(ev)
+            assert "could not be understood after 4 tries" in text(ev)
             assert bad["n"] == 3
             assert (await conv.state()).values["spec"] == spec
             assert (await conv.pending_prompt())["stage"] == "sample"
             bad["n"] = 99  # the model behaves again: the same thread carries on
             ev = await say(conv, "make it more negative reviews")
-            assert "~ mix negative: 33 % → 50 %" in said(ev)
+            assert "~ mix negative: 33 % → 50 %" in text(ev)
 
 
 async def test_malformed_json_in_a_step_offers_retry(world: ReviewWorld) -> None:
@@ -146,10 +135,10 @@ async def test_duplicate_and_empty_labels_from_the_model_are_repaired_and_said(
         async with open_graph() as graph:
             conv = Conversation(graph, "labels")
             ev = await say(conv, DESCRIPTION)
-            text = said(ev)
+            said = text(ev)
             assert (
-                "merged the repeated label “positive”" in text
-                and "dropped a label with an empty name" in text
+                "merged the repeated label “positive”" in said
+                and "dropped a label with an empty name" in said
             )
             assert [lb["name"] for lb in (await conv.state()).values["spec"]["labels"]] == [
                 "positive",
@@ -173,9 +162,9 @@ async def test_user_edits_that_would_break_labels_are_refused(
         conv = Conversation(graph, "edits")
         await say(conv, DESCRIPTION)
         ev = await say(conv, "add a label positive")
-        assert "There is already a label “positive”. The contract is unchanged (v1)." in said(ev)
+        assert "There is already a label “positive”. The contract is unchanged (v1)." in text(ev)
         ev = await say(conv, "add an empty label")
-        assert "The new label needs a name." in said(ev)
+        assert "The new label needs a name." in text(ev)
         assert (await conv.pending_prompt())["stage"] == "contract"
 
 
@@ -195,7 +184,7 @@ async def test_sizes_out_of_range(fake_model, reply: str, message: str) -> None:
         conv = Conversation(graph, "size")
         await at_sample(conv)
         ev = await say(conv, reply)
-        assert message in said(ev)
+        assert message in text(ev)
         assert (await conv.state()).values["spec"]["size"] == 100
         assert (await conv.pending_prompt())["stage"] == "sample"
 

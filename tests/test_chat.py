@@ -12,12 +12,15 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from agent.llm import use_model
-from agent.session import Conversation, Event, open_graph
+from agent.session import Conversation, open_graph
 from agent.tools.chat_task import validate_messages
+from tests.chat_helpers import say, stage, text
 from tests.conftest import VOCAB
 from tests.fakes import ScriptedModel
 
-REQUEST = "I need conversations for a customer-support assistant of a bank, in Romanian, 3 turns each"
+REQUEST = (
+    "I need conversations for a customer-support assistant of a bank, in Romanian, 3 turns each"
+)
 
 
 class BankWorld:
@@ -54,7 +57,9 @@ class BankWorld:
             }
         if kind == "Intent":
             reply = re.search(r"<reply>\s*(.*?)\s*</reply>", last, re.S)
-            return self.intents.get(reply.group(1) if reply else "", {"kind": "question", "answer": "ok"})
+            return self.intents.get(
+                reply.group(1) if reply else "", {"kind": "question", "answer": "ok"}
+            )
         if kind == "UserTurn":
             seed = re.search(r"Variation seed: (\S+)", last).group(1)  # type: ignore[union-attr]
             rng = random.Random(seed)
@@ -68,24 +73,17 @@ class BankWorld:
             doc = re.search(r"<document>\s*(.*?)\s*</document>", str(messages[0].content), re.S)
             if doc:
                 self.judge_docs.append(doc.group(1))
-            return {"reasons": "fine", "follows_system_prompt": True, "helpful": True, "grounded": True,
-                    "realistic_user": True, "rating": 4}
+            return {
+                "reasons": "fine",
+                "follows_system_prompt": True,
+                "helpful": True,
+                "grounded": True,
+                "realistic_user": True,
+                "rating": 4,
+            }
         if kind == "CritiqueNotes":
             return {"problems": [], "suggestions": []}
         raise AssertionError(f"unexpected call {kind}")
-
-
-async def say(conv: Conversation, value: str | dict[str, Any]) -> list[Event]:
-    return [e async for e in conv.send(value)]
-
-
-def text(events: list[Event]) -> str:
-    return "\n".join(e.text for e in events)
-
-
-def stage(events: list[Event]) -> str | None:
-    prompts = [e for e in events if e.kind == "prompt"]
-    return prompts[-1].data.get("stage") if prompts else None
 
 
 def user_turns(row: dict[str, Any]) -> int:
@@ -120,18 +118,24 @@ def render(template: str, messages: list[dict[str, str]]) -> str:
     return env.from_string(template).render(messages=messages, add_generation_prompt=False)
 
 
-async def test_bank_conversations_from_request_to_export(bank: BankWorld, settings_env: Path) -> None:
+async def test_bank_conversations_from_request_to_export(
+    bank: BankWorld, settings_env: Path
+) -> None:
     async with open_graph() as graph:
         conv = Conversation(graph, "bank")
         ev = await say(conv, REQUEST)
         assert stage(ev) == "contract"
         spec = (await conv.state()).values["spec"]
-        assert spec["task"] == "chat" and spec["chat"]["turns"] == 3 and spec["language"] == "Romanian"
+        assert (
+            spec["task"] == "chat" and spec["chat"]["turns"] == 3 and spec["language"] == "Romanian"
+        )
         assert "Ești asistentul de suport al unei bănci." in text(ev)
 
         ev = await say(conv, {"action": "approve"})
         assert stage(ev) == "sample"
-        assert "**User:** întrebare" in text(ev) and "**Assistant:** răspuns" in text(ev)  # a dialogue, not JSON
+        assert "**User:** întrebare" in text(ev) and "**Assistant:** răspuns" in text(
+            ev
+        )  # a dialogue, not JSON
         sample = (await conv.state()).values["sample"]
         assert len(sample) == 4 and all(user_turns(r) == 3 for r in sample)
 
@@ -145,10 +149,15 @@ async def test_bank_conversations_from_request_to_export(bank: BankWorld, settin
         bank.assistant_systems.clear()
         ev = await say(conv, "shorter answers")
         assert "~ answer length: medium → short" in text(ev)
-        assert bank.assistant_systems and all("about 10-40 words" in s for s in bank.assistant_systems)
+        assert bank.assistant_systems and all(
+            "about 10-40 words" in s for s in bank.assistant_systems
+        )
 
         ev = await say(conv, "the assistant should always ask for the account type")
-        assert "Always ask for the account type." in (await conv.state()).values["spec"]["chat"]["system_prompt"]
+        assert (
+            "Always ask for the account type."
+            in (await conv.state()).values["spec"]["chat"]["system_prompt"]
+        )
 
         ev = await say(conv, "generate 6")
         assert stage(ev) == "dataset"
@@ -189,18 +198,26 @@ def tiny_pdf(text: str) -> bytes:
     xref = len(out)
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
     return bytes(out)
 
 
-async def test_grounded_conversations_from_an_md_and_a_pdf(bank: BankWorld, settings_env: Path) -> None:
+async def test_grounded_conversations_from_an_md_and_a_pdf(
+    bank: BankWorld, settings_env: Path
+) -> None:
     md = b"# Cards\n\nA blocked card is unblocked in the app under Cards > Unblock, within 5 minutes.\n"
     pdf = tiny_pdf("Transfers above 10000 lei need a second confirmation by SMS code.")
     async with open_graph() as graph:
         conv = Conversation(graph, "grounded")
-        added, problems = conv.attach([("faq.md", md), ("rules.pdf", pdf), ("bad.txt", b"\xff\xfe\x00bad")])
+        added, problems = conv.attach(
+            [("faq.md", md), ("rules.pdf", pdf), ("bad.txt", b"\xff\xfe\x00bad")]
+        )
         assert added == 2
-        assert problems == ["“bad.txt” is not UTF-8 text (byte 0); save it as UTF-8 and attach it again."]
+        assert problems == [
+            "“bad.txt” is not UTF-8 text (byte 0); save it as UTF-8 and attach it again."
+        ]
         ev = await say(conv, REQUEST)
         assert "grounded in 2 chunks" in text(ev)
         assert (await conv.state()).values["spec"]["chat"]["grounded"] is True
@@ -220,7 +237,19 @@ def test_cli_makes_chat_data(bank: BankWorld, tmp_path: Path) -> None:
 
     out = tmp_path / "bank"
     result = CliRunner().invoke(
-        app, ["generate", "--task", "chat", "-d", "a bank's support assistant", "-n", "5", "-o", str(out), "-y"]
+        app,
+        [
+            "generate",
+            "--task",
+            "chat",
+            "-d",
+            "a bank's support assistant",
+            "-n",
+            "5",
+            "-o",
+            str(out),
+            "-y",
+        ],
     )
     assert result.exit_code == 0, result.output
     ds = datasets.load_dataset(str(out))["train"]

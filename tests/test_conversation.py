@@ -9,23 +9,11 @@ from typing import Any
 
 import datasets
 
-from agent.session import Conversation, Event, open_graph
+from agent.session import Conversation, open_graph
 from agent.tools.generate import quotas
+from tests.chat_helpers import say, stage, text
 
 DESCRIPTION = "A dataset covering customer reviews for an e-commerce website."
-
-
-async def say(conv: Conversation, value: str | dict[str, Any]) -> list[Event]:
-    return [e async for e in conv.send(value)]
-
-
-def texts(events: list[Event]) -> str:
-    return "\n".join(e.text for e in events)
-
-
-def prompt_stage(events: list[Event]) -> str | None:
-    prompts = [e for e in events if e.kind == "prompt"]
-    return prompts[-1].data.get("stage") if prompts else None
 
 
 async def test_description_to_exported_dataset(fake_model, settings_env: Path) -> None:
@@ -34,26 +22,26 @@ async def test_description_to_exported_dataset(fake_model, settings_env: Path) -
 
         # description → one clarifying question
         ev = await say(conv, DESCRIPTION)
-        assert "Which labels do you need?" in texts(ev)
-        assert prompt_stage(ev) == "clarify"
+        assert "Which labels do you need?" in text(ev)
+        assert stage(ev) == "clarify"
 
         # answer → a contract to approve (labels with definitions, mix, size)
         ev = await say(conv, "positive, negative and neutral")
-        assert prompt_stage(ev) == "contract"
-        assert "The customer is unhappy." in texts(ev) and "33 %" in texts(ev)
+        assert stage(ev) == "contract"
+        assert "The customer is unhappy." in text(ev) and "33 %" in text(ev)
 
         # approve → sample of 10 rows with a critique
         ev = await say(conv, {"action": "approve"})
-        assert prompt_stage(ev) == "sample"
-        assert "Critique" in texts(ev) and "judge agrees on 100 %" in texts(ev)
+        assert stage(ev) == "sample"
+        assert "Critique" in text(ev) and "judge agrees on 100 %" in text(ev)
         first = (await conv.state()).values["sample"]
         assert len(first) == 10
         before = Counter(r["label"] for r in first)["negative"]
 
         # "make it more negative reviews" → the mix moves toward negative → more negative rows
         ev = await say(conv, "make it more negative reviews")
-        assert "~ mix negative: 33 % → 50 %" in texts(ev)
-        assert prompt_stage(ev) == "sample"
+        assert "~ mix negative: 33 % → 50 %" in text(ev)
+        assert stage(ev) == "sample"
         state = (await conv.state()).values
         assert state["spec"]["version"] == 2 and state["spec"]["mix"]["negative"] == 0.5
         after = Counter(r["label"] for r in state["sample"])["negative"]
@@ -61,10 +49,10 @@ async def test_description_to_exported_dataset(fake_model, settings_env: Path) -
 
         # "generate 50" → full run → review → approve → export
         ev = await say(conv, "generate 50")
-        assert prompt_stage(ev) == "dataset"
-        assert "~ size: 100 → 50" in texts(ev)
+        assert stage(ev) == "dataset"
+        assert "~ size: 100 → 50" in text(ev)
         ev = await say(conv, {"action": "approve"})
-        assert prompt_stage(ev) == "publish"  # exported; publishing is offered, never assumed
+        assert stage(ev) == "publish"  # exported; publishing is offered, never assumed
         ev = await say(conv, "done")
         state = (await conv.state()).values
         assert state["stage"] == "done" and state.get("published") is None
@@ -91,7 +79,7 @@ async def test_resume_on_a_fresh_graph_after_interruption(fake_model, settings_e
         conv = Conversation(graph, "t2")
         assert (await conv.pending_prompt())["stage"] == "contract"
         ev = await say(conv, "yes")
-        assert prompt_stage(ev) == "sample"
+        assert stage(ev) == "sample"
         ev = await say(conv, "generate 12")
         ev = await say(conv, {"action": "approve"})
         assert (await conv.state()).values["stage"] == "publish"
@@ -123,16 +111,18 @@ async def test_a_romanian_speaker_gets_romanian_replies_while_the_data_language_
         async with open_graph() as graph:
             conv = Conversation(graph, "ro")
             ev = await say(conv, "Vreau un set de date cu recenzii de produse, în engleză.")
-            assert "Iată contractul propus. Îl aprobați?" in texts(ev)
+            assert "Iată contractul propus. Îl aprobați?" in text(ev)
             assert (await conv.state()).values["spec"]["language"] == "English"
             ev = await say(conv, "Textele vor fi în engleză?")
-            assert "Da, textele vor fi în engleză." in texts(ev)
+            assert "Da, textele vor fi în engleză." in text(ev)
             streamed = "".join(e.text for e in ev if e.kind == "token")
             assert streamed == "Da, textele vor fi în engleză."  # token events reach the UI
             assert (await conv.pending_prompt())["stage"] == "contract"
 
 
-async def test_a_run_with_poor_agreement_pauses_and_continues_on_request(world, settings_env: Path) -> None:
+async def test_a_run_with_poor_agreement_pauses_and_continues_on_request(
+    world, settings_env: Path
+) -> None:
     from agent.llm import use_model
     from tests.fakes import ScriptedModel
 
@@ -147,7 +137,7 @@ async def test_a_run_with_poor_agreement_pauses_and_continues_on_request(world, 
             await say(conv, DESCRIPTION + " just go")
             await say(conv, {"action": "approve"})
             ev = await say(conv, "generate 60")
-            assert prompt_stage(ev) == "paused"
+            assert stage(ev) == "paused"
             paused = next(e.text for e in ev if e.data.get("kind") == "paused")
             assert "Paused at" in paused and "agreement" in paused
             run_dir = Path((await conv.state()).values["run_dir"])
@@ -155,6 +145,6 @@ async def test_a_run_with_poor_agreement_pauses_and_continues_on_request(world, 
             assert 20 <= kept < 60  # the rule waited for 20 judged rows, then stopped the run
 
             ev = await say(conv, "continue anyway")
-            assert prompt_stage(ev) == "dataset"
+            assert stage(ev) == "dataset"
             ids = [json.loads(line)["row_id"] for line in (run_dir / "rows.jsonl").open()]
             assert sorted(ids) == list(range(60))  # nothing lost, nothing made twice

@@ -7,26 +7,13 @@ call; the conversation runs on the scripted model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from agent.graph.publish import fingerprint
-from agent.session import Conversation, Event, open_graph
+from agent.session import Conversation, open_graph
+from tests.chat_helpers import say, stage, text
 from tests.test_hub import FakeHub, fake  # noqa: F401  (fixture)
 
 TOKEN = "hf_GATEsentinel0123456789abcdefXYZ"
-
-
-async def say(conv: Conversation, value: str | dict[str, Any]) -> list[Event]:
-    return [e async for e in conv.send(value)]
-
-
-def text(events: list[Event]) -> str:
-    return "\n".join(e.text for e in events)
-
-
-def stage(events: list[Event]) -> str | None:
-    prompts = [e for e in events if e.kind == "prompt"]
-    return prompts[-1].data.get("stage") if prompts else None
 
 
 async def exported(conv: Conversation) -> None:

@@ -153,11 +153,18 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
             f"The model did not propose a usable contract ({problem}) — "
             "try naming the labels you want, e.g. “labels: positive, negative”."
         )
-    note = f"\n\n_Note: I {'; '.join(notes)}._" if notes else ""
     ask = "Approve it to see a sample, or tell me what to change (e.g. “drop neutral”, “in Romanian”)."
-    if state.get("user_language", "English").lower() not in ("english", "en") and p.intro.strip():
-        ask = p.intro.strip()  # the person's own language, written by the model
-    text = f"Here is the proposed contract:\n\n{render_spec(spec)}{note}\n\n{ask}"
+    return _first_contract(state, spec, notes, ask=ask, intro=p.intro)
+
+
+def _first_contract(
+    state: State, spec: DatasetSpec, notes: list[str], *, ask: str, intro: str, extra: str = ""
+) -> Command[Literal["review_contract"]]:
+    """Show version 1 of the contract and wait for its review."""
+    note = f"\n\n_Note: I {'; '.join(notes)}._" if notes else ""
+    if state.get("user_language", "English").lower() not in ("english", "en") and intro.strip():
+        ask = intro.strip()  # the person's own language, written by the model
+    text = f"Here is the proposed contract:\n\n{render_spec(spec)}{note}{extra}\n\n{ask}"
     return Command(
         goto="review_contract",
         update={
@@ -206,25 +213,13 @@ async def propose_chat(state: State) -> Command[Literal["review_contract"]]:
             },
         }
     )
-    note = f"\n\n_Note: I {'; '.join(notes)}._" if notes else ""
     docs = (
         f"\n\nConversations will be grounded in {len(chunks)} chunks of your documents."
         if chunks
         else ""
     )
     ask = "Approve it to see sample conversations, or tell me what to change (e.g. “3 turns”, “shorter answers”)."
-    if state.get("user_language", "English").lower() not in ("english", "en") and p.intro.strip():
-        ask = p.intro.strip()
-    text = f"Here is the proposed contract:\n\n{render_spec(spec)}{note}{docs}\n\n{ask}"
-    return Command(
-        goto="review_contract",
-        update={
-            "spec": spec.model_dump(),
-            "history": [{"version": 1, "diff": ["first proposal"]}],
-            "stage": "contract",
-            "messages": [_say(text, kind="contract")],
-        },
-    )
+    return _first_contract(state, spec, notes, ask=ask, intro=p.intro, extra=docs)
 
 
 # --- review points: interrupt only ---------------------------------------------------------------

@@ -132,7 +132,9 @@ def get_chat_model(role: Role = "steer", settings: Settings | None = None) -> Ba
     raise LLMUnavailable(f"Unknown LLM provider “{provider}”: use auto, ollama, openai or local.")
 
 
-def get_chat_models(role: Role = "generate", settings: Settings | None = None) -> list[BaseChatModel]:
+def get_chat_models(
+    role: Role = "generate", settings: Settings | None = None
+) -> list[BaseChatModel]:
     """One chat model per endpoint (`settings.endpoints`, base URLs of the chosen provider).
 
     Without endpoints, or for the built-in model, this is `[get_chat_model(role)]`; a test's

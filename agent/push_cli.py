@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Literal, cast
 
 import typer
 from rich.console import Console
@@ -16,6 +17,7 @@ from rich.console import Console
 from agent.config import get_settings
 from agent.spec import SpecError, make_spec
 
+Mode = Literal["new", "replace", "add_config"]
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -83,7 +85,12 @@ def push(
         if hub_repo:
             token = hub.resolve_token(None, None, settings)
             link = hub.push_folder(
-                folder, repo, private=private, token=token, mode=mode, config_name=spec.name
+                folder,
+                repo,
+                private=private,
+                token=token,
+                mode=cast(Mode, mode),
+                config_name=spec.name,
             )  # type: ignore[arg-type]
         else:
             from agent.tools.argilla import push_to_argilla

@@ -57,7 +57,9 @@ def report(
     try:
         data = report_data(dir, embeddings=embeddings)
     except (OSError, ValueError) as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[red]Not a readable dataset folder:[/red] {dir} ({exc})")
+        Console(stderr=True, soft_wrap=True).print(
+            f"[red]Not a readable dataset folder:[/red] {dir} ({exc})"
+        )
         raise typer.Exit(1) from None
     if json:
         typer.echo(jsonlib.dumps(data, ensure_ascii=False, indent=2))

@@ -40,10 +40,11 @@ class Bounded(BaseModel):
         for name, field in cls.model_fields.items():
             extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
             value = data.get(name)
-            if isinstance(value, str) and "maxLength" in extra:
-                data[name] = value[: int(extra["maxLength"])]  # type: ignore[call-overload]
-            elif isinstance(value, list) and "maxItems" in extra:
-                data[name] = value[: int(extra["maxItems"])]  # type: ignore[call-overload]
+            chars, items = extra.get("maxLength"), extra.get("maxItems")
+            if isinstance(value, str) and isinstance(chars, int):
+                data[name] = value[:chars]
+            elif isinstance(value, list) and isinstance(items, int):
+                data[name] = value[:items]
         return data
 
 

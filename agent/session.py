@@ -13,16 +13,16 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from agent.config import Settings, get_settings
 from agent.graph import build_graph
+from agent.graph.graph import Graph
 from agent.graph.nodes import STREAM_TAG
 from agent.graph.publish import Context
 from agent.llm import LLMError, friendly_error
@@ -40,7 +40,7 @@ class Event:
 
 
 @contextlib.asynccontextmanager
-async def open_graph(settings: Settings | None = None) -> AsyncIterator[CompiledStateGraph]:
+async def open_graph(settings: Settings | None = None) -> AsyncIterator[Graph]:
     """The graph with its SQLite checkpoint in the data directory, open for the app's lifetime."""
     settings = settings or get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -53,7 +53,7 @@ SECRET = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,}|argilla\.apik
 
 
 class Conversation:
-    def __init__(self, graph: CompiledStateGraph, thread_id: str) -> None:
+    def __init__(self, graph: Graph, thread_id: str) -> None:
         self.graph = graph
         self.thread_id = thread_id
         self.context = Context()
@@ -143,7 +143,7 @@ class Conversation:
                 stream_mode=["updates", "custom", "messages"],
             ):
                 if mode == "messages":
-                    chunk_msg, meta = chunk
+                    chunk_msg, meta = cast(tuple[Any, dict[str, Any]], chunk)
                     if STREAM_TAG in (meta.get("tags") or []) and chunk_msg.content:
                         yield Event("token", str(chunk_msg.content))
                     continue
@@ -181,7 +181,7 @@ class Conversation:
 
 
 async def unfinished_threads(
-    graph: CompiledStateGraph, *, exclude: str | None = None, limit: int = 5
+    graph: Graph, *, exclude: str | None = None, limit: int = 5
 ) -> list[tuple[str, str]]:
     """Threads waiting at a review point, newest first: [(thread_id, first user message)]."""
     if graph.checkpointer is None:

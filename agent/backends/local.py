@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -116,12 +117,37 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return walk(schema)
 
 
+def grammar_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema as llama.cpp's grammar should see it: refs inlined, string length hints dropped.
+
+    llama-cpp-python spells `maxLength: N` as N nested optional rules: slow to sample, and past a
+    few hundred llama.cpp rejects the grammar (then the process crashes). `max_tokens` bounds
+    length instead, and our schemas truncate over-long strings when they validate.
+    """
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        drop = {"maxLength", "minLength", "pattern"} if node.get("type") == "string" else set()
+        return {k: walk(v) for k, v in node.items() if k not in drop}
+
+    return walk(inline_refs(schema))
+
+
 class LocalChatModel(BaseChatModel):
-    """A llama.cpp model in this process; `response_format` may be passed per call (or via `bind`)."""
+    """A llama.cpp model in this process; `response_format` may be passed per call (or via `bind`).
+
+    Every call streams internally and stops at `max_tokens` or after `timeout` seconds, so a tiny
+    model stuck in a loop cannot hold the (shared, serialized) model for long.
+    """
 
     model_name: LocalName = "smollm2"
     temperature: float = 0.8
     max_tokens: int = MAX_TOKENS
+    repeat_penalty: float = 1.1  # tiny models loop ("5.5.5.5…") without it
+    timeout: float = 120.0
 
     @property
     def _llm_type(self) -> str:
@@ -131,23 +157,34 @@ class LocalChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.model_name, "temperature": self.temperature}
 
-    def _request(
-        self, messages: Sequence[BaseMessage], stop: list[str] | None, **kwargs: Any
-    ) -> dict:
-        return {
+    def _parts(
+        self,
+        messages: Sequence[BaseMessage],
+        stop: list[str] | None,
+        cancel: threading.Event | None = None,
+        **kwargs: Any,
+    ) -> Iterator[tuple[str, str | None]]:
+        """(text, finish_reason) pieces from llama.cpp, under the model lock."""
+        request = {
             "messages": to_chat_messages(messages, fold_system=self.model_name == "gemma3"),
-            "temperature": kwargs.pop("temperature", self.temperature),
-            "max_tokens": kwargs.pop("max_tokens", self.max_tokens),
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "repeat_penalty": self.repeat_penalty,
             "stop": stop,
             **kwargs,
         }
-
-    def _run(self, request: dict) -> Any:
-        """Call llama.cpp under the model lock, with a clear error when the prompt is too long."""
         llama, lock = load_llama(self.model_name)
+        deadline = time.monotonic() + self.timeout
         with lock:
             try:
-                return llama.create_chat_completion(**request)
+                for part in llama.create_chat_completion(**request, stream=True):
+                    choice = part["choices"][0]
+                    yield choice["delta"].get("content") or "", choice.get("finish_reason")
+                    if time.monotonic() > deadline:
+                        yield "", "timeout"
+                        return
+                    if cancel is not None and cancel.is_set():
+                        return
             except ValueError as exc:
                 if "context window" not in str(exc):
                     raise
@@ -158,6 +195,25 @@ class LocalChatModel(BaseChatModel):
                     "start a new chat or use Ollama."
                 ) from exc
 
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        cancel: threading.Event | None = kwargs.pop("_cancel", None)
+        for text, reason in self._parts(messages, stop, cancel, **kwargs):
+            if not text and not reason:
+                continue
+            meta = {"finish_reason": reason, "model_name": self.model_name} if reason else {}
+            chunk = ChatGenerationChunk(
+                message=AIMessageChunk(content=text, response_metadata=meta)
+            )
+            if run_manager and text:
+                run_manager.on_llm_new_token(text, chunk=chunk)
+            yield chunk
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -165,19 +221,20 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        reply = self._run(self._request(messages, stop, **kwargs))
-        choice, usage = reply["choices"][0], reply.get("usage") or {}
+        texts, reason = [], None
+        for text, why in self._parts(messages, stop, **kwargs):
+            texts.append(text)
+            reason = why or reason
+        llama, _ = load_llama(self.model_name)
+        prompt = "\n".join(m.text for m in messages).encode()
+        usage = {
+            "input_tokens": len(llama.tokenize(prompt, add_bos=False)),
+            "output_tokens": len(texts),
+        }
         message = AIMessage(
-            content=choice["message"].get("content") or "",
-            response_metadata={
-                "finish_reason": choice.get("finish_reason"),
-                "model_name": self.model_name,
-            },
-            usage_metadata={
-                "input_tokens": usage.get("prompt_tokens", 0),
-                "output_tokens": usage.get("completion_tokens", 0),
-                "total_tokens": usage.get("total_tokens", 0),
-            },
+            content="".join(texts),
+            response_metadata={"finish_reason": reason, "model_name": self.model_name},
+            usage_metadata={**usage, "total_tokens": sum(usage.values())},  # type: ignore[typeddict-item]
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -189,33 +246,6 @@ class LocalChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         return await asyncio.to_thread(self._generate, messages, stop, None, **kwargs)
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        cancel: threading.Event | None = kwargs.pop("_cancel", None)
-        llama, lock = load_llama(self.model_name)
-        with lock:
-            for part in llama.create_chat_completion(
-                **self._request(messages, stop, **kwargs), stream=True
-            ):
-                if cancel is not None and cancel.is_set():
-                    return
-                choice = part["choices"][0]
-                text = choice["delta"].get("content") or ""
-                meta = {"finish_reason": reason} if (reason := choice.get("finish_reason")) else {}
-                if not text and not meta:
-                    continue
-                chunk = ChatGenerationChunk(
-                    message=AIMessageChunk(content=text, response_metadata=meta)
-                )
-                if run_manager and text:
-                    run_manager.on_llm_new_token(text, chunk=chunk)
-                yield chunk
 
     async def _astream(
         self,
@@ -253,14 +283,12 @@ class LocalChatModel(BaseChatModel):
         self, schema: type[BaseModel] | dict[str, Any], *, include_raw: bool = False, **kwargs: Any
     ) -> Runnable[LanguageModelInput, Any]:
         """Grammar-constrained JSON for `schema` (a pydantic class, or a JSON schema giving dicts)."""
-        is_model = isinstance(schema, type) and issubclass(schema, BaseModel)
-        raw_schema = schema.model_json_schema() if is_model else dict(schema)  # type: ignore[union-attr]
-        response_format = {"type": "json_object", "schema": inline_refs(raw_schema)}
+        model = schema if isinstance(schema, type) and issubclass(schema, BaseModel) else None
+        raw_schema = model.model_json_schema() if model else dict(schema)  # type: ignore[arg-type]
+        response_format = {"type": "json_object", "schema": grammar_schema(raw_schema)}
 
         def parse(message: BaseMessage) -> Any:
-            if is_model:
-                return schema.model_validate_json(message.text)  # type: ignore[union-attr]
-            return json.loads(message.text)
+            return model.model_validate_json(message.text) if model else json.loads(message.text)
 
         def parse_with_raw(message: BaseMessage) -> dict[str, Any]:
             try:

@@ -16,8 +16,10 @@ from agent.graph import nodes, publish
 from agent.graph.publish import Context
 from agent.graph.state import State
 
+Graph = CompiledStateGraph[State, Context, State, State]
 
-def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+
+def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> Graph:
     builder = StateGraph(State, context_schema=Context)
     builder.add_node("clarify", nodes.clarify)
     builder.add_node("ask_user", nodes.ask_user)

@@ -55,6 +55,11 @@ def parse_target(text: str) -> dict[str, Any] | None:
     return None
 
 
+def _argilla_key(ctx: Context) -> str | None:
+    secret = get_settings().argilla_api_key
+    return ctx.argilla_api_key or (secret.get_secret_value() if secret else None)
+
+
 def _say(text: str, **kw: Any) -> AIMessage:
     return AIMessage(content=text, additional_kwargs=kw)
 
@@ -105,11 +110,7 @@ async def prepare_publish(
         extra = ""
     else:
         url = ctx.argilla_api_url or get_settings().argilla_api_url
-        key = ctx.argilla_api_key or (
-            get_settings().argilla_api_key.get_secret_value()
-            if get_settings().argilla_api_key
-            else None
-        )
+        key = _argilla_key(ctx)
         if not url or not key:
             msg = "To send to Argilla I need its URL and API key: set them in the chat settings (⚙) or ARGILLA_API_URL / ARGILLA_API_KEY. Nothing was sent."
             return Command(goto="review_publish", update={"messages": [_say(msg)]})
@@ -211,9 +212,7 @@ async def publish(
                 config_name=config,
             )
         else:
-            key = ctx.argilla_api_key or (
-                settings.argilla_api_key.get_secret_value() if settings.argilla_api_key else None
-            )
+            key = _argilla_key(ctx)
             url = push_to_argilla(
                 DatasetSpec.model_validate(state["spec"]),
                 read_rows(Path(state.get("run_dir") or "")),
@@ -223,10 +222,8 @@ async def publish(
                 dataset_name=target["dataset_name"],
             )
     except hub.PublishError as exc:
-        msg = f"{exc} The local folder `{folder}` is untouched; ask again to retry."
-        return Command(
-            goto="review_publish", update={"messages": [_say(msg)], "publish_target": None}
-        )
+        failed = _say(f"{exc} The local folder `{folder}` is untouched; ask again to retry.")
+        return Command(goto="review_publish", update={"messages": [failed], "publish_target": None})
     published = [*(state.get("published") or []), {"target": target.get("target"), "url": url}]
     msg = _say(
         f"Published: {url}\n\nAnything else? Push somewhere else, or say “done”.",

@@ -55,7 +55,8 @@ S = TypeVar("S", bound=BaseModel)
 
 def quotas(mix: dict[str, float], n: int) -> dict[str, int]:
     """Exact per-label counts for n rows (largest remainder), in contract order."""
-    raw = {k: v * n for k, v in mix.items()}
+    total = sum(mix.values()) or 1.0  # shares rounded for display may not sum to exactly 1
+    raw = {k: v / total * n for k, v in mix.items()}
     out = {k: int(v) for k, v in raw.items()}
     rest = n - sum(out.values())
     for k in sorted(raw, key=lambda k: (-(raw[k] - out[k]), list(mix).index(k)))[:rest]:

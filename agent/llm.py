@@ -182,7 +182,17 @@ def friendly_error(exc: BaseException, settings: Settings | None = None) -> LLME
         )
     if status == 401 or "AuthenticationError" in names:
         return LLMUnavailable("The model server refused the API key (401) — check OPENAI_API_KEY.")
+    openai = (_resolved_provider or settings.llm_provider) == "openai"
+    if "json_object" in text or ("response_format" in text and "json_schema" in text):
+        return LLMUnavailable(
+            "The server does not accept JSON-schema replies — set OPENAI_STRUCTURED_METHOD=function_calling "
+            "(llama.cpp's server needs it) and press Retry."
+        )
     if status == 404 or "not found" in text.lower():
+        if openai:
+            return LLMUnavailable(
+                f"The model “{settings.openai_model}” was not found at {_where(settings)} — check OPENAI_MODEL."
+            )
         model = settings.ollama_model
         return LLMUnavailable(
             f"The model “{model}” was not found on the server — run `ollama pull {model}`."

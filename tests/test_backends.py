@@ -234,11 +234,11 @@ async def test_openai_json_schema_is_rejected_by_llama_cpp_server(
     openai_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """llama_cpp.server accepts only text/json_object response formats; it answers json_schema with a
-    500 validation error. That is not a retryable parse error, so no fallback runs: the user gets an
-    LLMError quoting the server, at once."""
+    500 validation error. That is not a retryable parse error, so no fallback runs: the user gets,
+    at once, one sentence naming the fix."""
     model = get_chat_model("generate", _openai(openai_url, "json_schema", monkeypatch))
     started = time.monotonic()
     with pytest.raises(LLMError) as err:
         await structured_call(model, Review, PROMPT)
-    assert "json_object" in str(err.value)
+    assert "OPENAI_STRUCTURED_METHOD=function_calling" in str(err.value)
     assert time.monotonic() - started < 10

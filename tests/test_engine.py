@@ -377,3 +377,8 @@ async def test_progress_arrives_every_half_second_even_when_rows_are_slow(tmp_pa
     assert last["done"] == last["total"] == 2 and last["eta_s"] == 0
     for key in ("rows_per_min", "duplicates", "retries", "failed", "agreement", "concurrency"):
         assert key in last
+
+
+def test_quotas_add_up_even_when_rounded_shares_do_not() -> None:
+    mix = {"a": 0.3333, "b": 0.3333, "c": 0.3333}
+    assert sum(quotas(mix, 100_000).values()) == 100_000

@@ -1,0 +1,1 @@
+"""Benchmarks of the generation engine; see bench/README.md."""

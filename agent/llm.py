@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -207,12 +208,25 @@ def _where(settings: Settings) -> str:
     return settings.ollama_base_url
 
 
+_runnables: OrderedDict[tuple[int, type[BaseModel]], Any] = OrderedDict()
+
+
 def _structured_runnable(model: BaseChatModel, schema: type[BaseModel]) -> Any:
+    """`with_structured_output`, built once per (model, schema) — it converts the schema on every
+    build, which costs more client CPU than a fast server spends answering. A small LRU: an entry
+    holds its model alive, so an id cannot be reused while it is cached."""
+    key = (id(model), schema)
+    if key in _runnables:
+        _runnables.move_to_end(key)
+        return _runnables[key]
     kwargs: dict[str, Any] = {}
     if type(model).__name__ == "ChatOpenAI":
         method = get_settings().openai_structured_method
         kwargs["method"] = "function_calling" if method == "auto" else method
-    return model.with_structured_output(schema, **kwargs)
+    runnable = _runnables[key] = model.with_structured_output(schema, **kwargs)
+    while len(_runnables) > 64:
+        _runnables.popitem(last=False)
+    return runnable
 
 
 _JSON_BLOCK = re.compile(r"\{.*\}", re.DOTALL)

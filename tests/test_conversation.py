@@ -148,3 +148,18 @@ async def test_a_run_with_poor_agreement_pauses_and_continues_on_request(
             assert stage(ev) == "dataset"
             ids = [json.loads(line)["row_id"] for line in (run_dir / "rows.jsonl").open()]
             assert sorted(ids) == list(range(60))  # nothing lost, nothing made twice
+
+
+async def test_free_text_read_as_approval_never_starts_the_full_run_unasked(
+    fake_model, world, settings_env: Path
+) -> None:
+    world.intents["make the texts shorter"] = {"kind": "approve"}  # a model misreading a refinement
+    async with open_graph() as graph:
+        conv = Conversation(graph, "misread")
+        await say(conv, DESCRIPTION + " just go")
+        await say(conv, {"action": "approve"})
+        ev = await say(conv, "make the texts shorter")
+        assert "Shall I generate all 100 rows now?" in text(ev) and stage(ev) == "sample"
+        assert (await conv.state()).values.get("run_dir") is None
+        ev = await say(conv, "yes")
+        assert stage(ev) == "dataset"

@@ -313,6 +313,7 @@ async def interpret(
     settings = get_settings()
     said: list[AnyMessage] = []
     intent: Intent | None
+    explicit = True  # a button, or words that need no model
     if stage == "publish":
         return _interpret_publish(state, reply)
     if isinstance(reply, dict) and "action" in reply:
@@ -323,6 +324,7 @@ async def interpret(
         intent = quick_intent(text)
         if intent is None and stage == "paused" and CONTINUE.search(text):
             intent = Intent(kind="approve")
+        explicit = intent is not None
         if intent is None:
             msgs = as_messages(
                 prompts.INTENT_SYSTEM.format(stage=stage, stage_help=prompts.STAGE_HELP[stage]),
@@ -333,6 +335,18 @@ async def interpret(
             except LLMBadOutput as exc:
                 return Command(goto=_to(back), update={"messages": [*said, _say(str(exc))]})
     assert intent is not None
+    if not explicit and stage in ("sample", "paused") and intent.kind in ("approve", "generate"):
+        # A long run starts only on a clear yes: a model's reading of free text is not enough.
+        rows = (
+            f"{intent.rows:,}"
+            if intent.kind == "generate" and intent.rows
+            else f"all {spec.size:,}"
+        )
+        msg = _say(
+            f"Shall I generate {rows} rows now? Say “yes” (or “generate N”), or tell me what to "
+            "change first. Nothing was started."
+        )
+        return Command(goto=_to(back), update={"messages": [*said, msg]})
 
     if intent.kind == "approve":
         update_ok: dict[str, Any] = {"messages": said}

@@ -212,7 +212,7 @@ async def test_grounded_conversations_from_an_md_and_a_pdf(
     async with open_graph() as graph:
         conv = Conversation(graph, "grounded")
         added, problems = conv.attach(
-            [("faq.md", md), ("rules.pdf", pdf), ("bad.txt", b"\xff\xfe\x00bad")]
+            [("faq.md", md), ("rules.pdf", pdf), ("bad.txt", b"\xffbad")]
         )
         assert added == 2
         assert problems == [
@@ -254,3 +254,60 @@ def test_cli_makes_chat_data(bank: BankWorld, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     ds = datasets.load_dataset(str(out))["train"]
     assert ds.num_rows == 5 and all(validate_messages(m) is None for m in ds["messages"])
+
+
+def pdf_pages(n: int, line: str) -> bytes:
+    """An n-page PDF (each page one line) built by repeating tiny_pdf's page object."""
+    from pypdf import PdfReader, PdfWriter
+
+    page = PdfReader(__import__("io").BytesIO(tiny_pdf(line))).pages[0]
+    writer = PdfWriter()
+    for _ in range(n):
+        writer.add_page(page)
+    out = __import__("io").BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_bad_documents_are_refused_or_bounded_with_a_clear_note(tmp_path: Path) -> None:
+    import time
+
+    from agent.tools.documents import MAX_PAGES, add_documents, load_chunks
+
+    started = time.monotonic()
+    added, notes = add_documents(
+        tmp_path,
+        [
+            ("empty.md", b""),
+            ("blank.txt", b"   \n\n  "),
+            ("photo.txt", bytes(range(256)) * 4),  # a binary file renamed .txt
+            ("latin1.txt", "café crème".encode("latin-1")),
+            ("notes.docx", b"PK\x03\x04"),
+            ("broken.pdf", b"%PDF-1.4 not really"),
+            ("long.pdf", pdf_pages(200, "Card fees are waived for students under 26.")),
+        ],
+    )
+    assert time.monotonic() - started < 60
+    assert "“empty.md” has no text I can read (a scanned PDF needs OCR first)." in notes
+    assert "“blank.txt” has no text I can read (a scanned PDF needs OCR first)." in notes
+    assert "“photo.txt” looks like a binary file, not text; attach .txt, .md or .pdf." in notes
+    assert "“latin1.txt” is not UTF-8 text (byte 3); save it as UTF-8 and attach it again." in notes
+    assert "“notes.docx” is not a .txt, .md or .pdf file." in notes
+    assert any(n.startswith("“broken.pdf” could not be read as a PDF") for n in notes)
+    assert f"“long.pdf” has 200 pages; I used the first {MAX_PAGES}." in notes
+    assert added >= 1 and all(c["source"] == "long.pdf" for c in load_chunks(tmp_path))
+
+
+@pytest.mark.parametrize("turns", [0, 50])
+async def test_turns_out_of_range_are_refused(bank: BankWorld, turns: int) -> None:
+    bank.intents[f"use {turns} turns"] = {
+        "kind": "edit",
+        "edits": [{"op": "set_turns", "number": turns}],
+    }
+    async with open_graph() as graph:
+        conv = Conversation(graph, f"turns-{turns}")
+        await say(conv, REQUEST)
+        ev = await say(conv, f"use {turns} turns")
+        assert f"Conversations can have 1 to 8 turns; {turns} was asked for." in text(ev)
+        assert (await conv.state()).values["spec"]["chat"]["turns"] == 3
+        assert stage(ev) == "contract"

@@ -15,6 +15,8 @@ from pathlib import Path
 
 SUFFIXES = (".txt", ".md", ".pdf")
 MAX_BYTES = 20_000_000
+MAX_PAGES = 100  # a long PDF is read up to here (the user is told), so time and memory stay bounded
+MAX_CHUNKS_PER_FILE = 400
 CHUNK_WORDS = 220
 MIN_CHUNK_WORDS = 20
 
@@ -23,8 +25,8 @@ class DocumentError(ValueError):
     """A document that cannot be used; the message says why, for the user."""
 
 
-def read_text(name: str, data: bytes) -> str:
-    """The text of one attached file."""
+def read_text(name: str, data: bytes, notes: list[str] | None = None) -> str:
+    """The text of one attached file; `notes` collects what was left out (pages past MAX_PAGES)."""
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise DocumentError(f"“{name}” is not a .txt, .md or .pdf file.")
@@ -38,10 +40,19 @@ def read_text(name: str, data: bytes) -> str:
 
         try:
             reader = PdfReader(io.BytesIO(data))
-            text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
+            pages = reader.pages
+            if len(pages) > MAX_PAGES and notes is not None:
+                notes.append(f"“{name}” has {len(pages)} pages; I used the first {MAX_PAGES}.")
+            text = "\n\n".join(
+                pages[i].extract_text() or "" for i in range(min(len(pages), MAX_PAGES))
+            )
         except (PdfReadError, ValueError, KeyError) as exc:
             raise DocumentError(f"“{name}” could not be read as a PDF ({exc}).") from None
     else:
+        if b"\x00" in data[:8192]:
+            raise DocumentError(
+                f"“{name}” looks like a binary file, not text; attach .txt, .md or .pdf."
+            )
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -81,7 +92,7 @@ def chunk_text(text: str, *, words: int = CHUNK_WORDS) -> list[str]:
 
 
 def add_documents(store: Path, files: Iterable[tuple[str, bytes]]) -> tuple[int, list[str]]:
-    """Chunk files into `store` (chunks.jsonl). Returns (chunks added, problems per file)."""
+    """Chunk files into `store` (chunks.jsonl). Returns (chunks added, notes: problems and cuts)."""
     store.mkdir(parents=True, exist_ok=True)
     path = store / "chunks.jsonl"
     known = {c["id"] for c in load_chunks(store)}
@@ -90,10 +101,15 @@ def add_documents(store: Path, files: Iterable[tuple[str, bytes]]) -> tuple[int,
     with path.open("a", encoding="utf-8") as fh:
         for name, data in files:
             try:
-                pieces = chunk_text(read_text(name, data))
+                pieces = chunk_text(read_text(name, data, problems))
             except DocumentError as exc:
                 problems.append(str(exc))
                 continue
+            if len(pieces) > MAX_CHUNKS_PER_FILE:
+                problems.append(
+                    f"“{name}” gave {len(pieces)} chunks; I used the first {MAX_CHUNKS_PER_FILE}."
+                )
+                pieces = pieces[:MAX_CHUNKS_PER_FILE]
             for i, piece in enumerate(pieces):
                 cid = hashlib.sha1(f"{name}\0{i}\0{piece}".encode()).hexdigest()[:16]
                 if cid in known:

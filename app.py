@@ -77,6 +77,12 @@ def _conversation(thread_id: str | None = None) -> Conversation:
 
 
 SETTINGS = [
+    cl.input_widget.Select(
+        id="provider",
+        label="Model provider (auto: Ollama if it answers, else the built-in model)",
+        values=["auto", "ollama", "openai", "local"],
+        initial_value="auto",
+    ),
     cl.input_widget.TextInput(
         id="hf_token",
         label="Hugging Face token (write access; kept in memory for this session only)",
@@ -102,6 +108,12 @@ async def settings_update(values: dict[str, Any]) -> None:
     ctx = _conversation().context
     for key in ("hf_token", "argilla_api_url", "argilla_api_key", "argilla_workspace"):
         setattr(ctx, key, (values.get(key) or "").strip() or None)
+    provider = values.get("provider")
+    if provider in ("auto", "ollama", "openai", "local"):
+        settings = get_settings().model_copy(update={"llm_provider": provider})
+        chosen, notice = await asyncio.to_thread(resolve_provider, settings)
+        set_provider(chosen)
+        await cl.Message(content=notice or f"Using the {chosen} provider from now on.").send()
 
 
 @cl.on_chat_start

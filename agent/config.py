@@ -46,6 +46,21 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("OPENAI_STRUCTURED_METHOD", "openai_structured_method"),
         description="llama.cpp's server rejects json_schema response formats; function_calling works there.",
     )
+    steer_model: str | None = Field(
+        None,
+        validation_alias=AliasChoices("STEER_MODEL", "steer_model"),
+        description="Model that steers the conversation; empty means the provider's model.",
+    )
+    generate_model: str | None = Field(
+        None,
+        validation_alias=AliasChoices("GENERATE_MODEL", "generate_model"),
+        description="Model that writes the data; empty means the provider's model.",
+    )
+    judge_model: str | None = Field(
+        None,
+        validation_alias=AliasChoices("JUDGE_MODEL", "judge_model"),
+        description="Model that relabels and rates; empty means the provider's model.",
+    )
     local_model: Literal["smollm2", "gemma3"] = Field(
         "smollm2", validation_alias=AliasChoices("LOCAL_MODEL", "local_model")
     )

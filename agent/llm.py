@@ -102,12 +102,14 @@ def get_chat_model(role: Role = "steer", settings: Settings | None = None) -> Ba
         provider, _ = resolve_provider(settings)
         set_provider(provider)
     temperature = 0.2 if role in ("steer", "judge") else settings.temperature
+    # Each role may use its own model (STEER_MODEL, GENERATE_MODEL, JUDGE_MODEL) on the same server.
+    role_model: str | None = getattr(settings, f"{role}_model", None)
     if provider == "ollama":
         from langchain_ollama import ChatOllama
 
         return ChatOllama(
             base_url=settings.ollama_base_url,
-            model=settings.ollama_model,
+            model=role_model or settings.ollama_model,
             temperature=temperature,
             client_kwargs={"timeout": settings.request_timeout},
         )
@@ -121,7 +123,7 @@ def get_chat_model(role: Role = "steer", settings: Settings | None = None) -> Ba
         return ChatOpenAI(
             base_url=settings.openai_base_url,
             api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]
-            model=settings.openai_model,
+            model=role_model or settings.openai_model,
             temperature=temperature,
             timeout=settings.request_timeout,
             max_retries=1,
@@ -129,7 +131,8 @@ def get_chat_model(role: Role = "steer", settings: Settings | None = None) -> Ba
     if provider == "local":
         from agent.backends.local import get_local_model
 
-        return get_local_model(settings.local_model, temperature=temperature)
+        local = role_model if role_model in ("smollm2", "gemma3") else settings.local_model
+        return get_local_model(local, temperature=temperature)  # type: ignore[arg-type]
     raise LLMUnavailable(f"Unknown LLM provider “{provider}”: use auto, ollama, openai or local.")
 
 

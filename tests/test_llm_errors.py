@@ -43,3 +43,12 @@ def test_model_not_found_names_the_fix_of_its_provider(provider: str, want: str)
 def test_a_slow_server_is_not_called_down() -> None:
     err = friendly_error(httpx.ReadTimeout("slow"), Settings(request_timeout=900))
     assert "longer than 900 s" in str(err) and "LLM_TIMEOUT" in str(err)
+
+
+def test_each_role_may_use_its_own_model() -> None:
+    from agent.llm import get_chat_model
+
+    settings = Settings(llm_provider="ollama", ollama_model="llama3.1", judge_model="qwen2.5:7b")
+    assert get_chat_model("generate", settings).model == "llama3.1"  # type: ignore[attr-defined]
+    assert get_chat_model("judge", settings).model == "qwen2.5:7b"  # type: ignore[attr-defined]
+    assert get_chat_model("steer", settings).model == "llama3.1"  # type: ignore[attr-defined]

@@ -109,7 +109,10 @@ async def settings_update(values: dict[str, Any]) -> None:
     for key in ("hf_token", "argilla_api_url", "argilla_api_key", "argilla_workspace"):
         setattr(ctx, key, (values.get(key) or "").strip() or None)
     provider = values.get("provider")
-    if provider in ("auto", "ollama", "openai", "local"):
+    if provider in ("auto", "ollama", "openai", "local") and provider != cl.user_session.get(
+        "provider", "auto"
+    ):
+        cl.user_session.set("provider", provider)
         settings = get_settings().model_copy(update={"llm_provider": provider})
         chosen, notice = await asyncio.to_thread(resolve_provider, settings)
         set_provider(chosen)

@@ -255,3 +255,56 @@ def test_bad_url_scheme() -> None:
             workspace=None,
             dataset_name="x",
         )
+
+
+def test_chat_dataset_reads_back_with_ratings_and_no_duplicates(
+    server: tuple[str, str], tmp_path: Path
+) -> None:
+    spec = make_spec(
+        {
+            "task": "chat",
+            "name": "bank",
+            "description": "Bank support conversations.",
+            "size": 3,
+            "chat": {"system_prompt": "You are a bank's assistant.", "turns": 2},
+        }
+    )
+    rows = []
+    for i in range(3):
+        messages = [{"role": "system", "content": "You are a bank's assistant."}]
+        for t in range(2):
+            messages += [
+                {"role": "user", "content": f"question {i}.{t}"},
+                {"role": "assistant", "content": f"answer {i}.{t}"},
+            ]
+        rows.append(
+            {
+                "row_id": i,
+                "messages": messages,
+                "persona": "student",
+                "intent": "card",
+                "rating": 3 + i % 3,
+            }
+        )
+    folder = export_dataset(spec, rows, tmp_path / "chat", model_info={}, history=[], metrics={})
+    exported = datasets.Dataset.from_parquet(str(folder / DATA_FILE)).to_list()
+    name = f"bank-{uuid.uuid4().hex[:8]}"
+    for _ in range(2):  # a retried push adds nothing
+        push_to_argilla(
+            spec, exported, api_url=server[0], api_key=server[1], workspace=None, dataset_name=name
+        )
+    records = _records(server, name)
+    assert len(records) == 3
+    for i, record in enumerate(records):
+        assert record.id == f"{name}-{i}"
+        got = [{"role": m.role, "content": m.content} for m in record.fields["messages"]]
+        assert got == rows[i]["messages"]
+        (suggestion,) = list(record.suggestions)
+        assert suggestion.question_name == "rating" and suggestion.value == rows[i]["rating"]
+        assert record.metadata == {
+            "turns": 2,
+            "judge_rating": rows[i]["rating"],
+            "persona": "student",
+            "intent": "card",
+            "row_id": i,
+        }

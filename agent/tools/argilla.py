@@ -37,8 +37,63 @@ class ArgillaPushError(PublishError):
     """An Argilla push failure; the message is one sentence for the user."""
 
 
+CHAT_TERMS = ("persona", "intent", "topic", "source")
+
+
+def build_chat_settings(spec: DatasetSpec) -> rg.Settings:
+    """Argilla settings for conversations: the chat, a 1–5 rating (the judge's as a suggestion),
+    a free-text correction, and metadata."""
+    assert spec.chat is not None
+    return rg.Settings(
+        guidelines=f"{spec.description}\n\nThe assistant's system prompt:\n\n{spec.chat.system_prompt}",
+        fields=[rg.ChatField(name="messages", title="Conversation")],
+        questions=[
+            rg.RatingQuestion(
+                name="rating",
+                values=[1, 2, 3, 4, 5],
+                title="Rating",
+                description="1 bad – 5 excellent.",
+            ),
+            rg.TextQuestion(
+                name="correction",
+                title="Correction",
+                description="A better last answer, if needed.",
+                required=False,
+            ),
+        ],
+        metadata=[
+            rg.IntegerMetadataProperty(name="turns", title="User turns"),
+            rg.IntegerMetadataProperty(name="judge_rating", title="Judge rating"),
+            *(rg.TermsMetadataProperty(name=k, title=k.capitalize()) for k in CHAT_TERMS),
+            rg.IntegerMetadataProperty(name="row_id", title="Row id"),
+        ],
+    )
+
+
+def to_chat_record(row: dict, dataset_name: str, position: int) -> rg.Record:
+    messages = [{"role": m["role"], "content": m["content"]} for m in row["messages"]]
+    metadata: dict[str, Any] = {"turns": sum(m["role"] == "user" for m in messages)}
+    metadata |= {k: str(row[k]) for k in CHAT_TERMS if row.get(k) is not None}
+    rating = row.get("rating")
+    suggestions = []
+    if rating is not None:
+        metadata["judge_rating"] = int(rating)
+        suggestions.append(rg.Suggestion(question_name="rating", value=int(rating), agent=AGENT))
+    row_id = row.get("row_id")
+    if row_id is not None:
+        metadata["row_id"] = int(row_id)
+    return rg.Record(
+        id=f"{dataset_name}-{row_id if row_id is not None else position}",
+        fields={"messages": messages},
+        metadata=metadata,
+        suggestions=suggestions,
+    )
+
+
 def build_settings(spec: DatasetSpec) -> rg.Settings:
-    """Argilla dataset settings for a text-classification contract."""
+    """Argilla dataset settings for a contract (text classification, or chat)."""
+    if spec.task == "chat":
+        return build_chat_settings(spec)
     question_cls = rg.MultiLabelQuestion if spec.multi_label else rg.LabelQuestion
     guidelines = (
         spec.description
@@ -79,6 +134,8 @@ def _name(spec: DatasetSpec, value: Any) -> str:
 
 def to_record(spec: DatasetSpec, row: dict, dataset_name: str, position: int) -> rg.Record:
     """One row as an Argilla record with its suggestion and metadata (see the module docstring)."""
+    if spec.task == "chat":
+        return to_chat_record(row, dataset_name, position)
     agreement = row.get("agreement")
     metadata: dict[str, Any] = {"text_length": len(row["text"])}
     value: str | list[str]

@@ -143,6 +143,10 @@ async def chat_start() -> None:
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
     files = [el for el in message.elements or [] if getattr(el, "path", None)]
+    for csv in [el for el in files if str(el.name).lower().endswith(".csv")]:
+        data = await asyncio.to_thread(Path(str(csv.path)).read_bytes)
+        await _render(_conversation(), await _conversation().real_check(data))
+    files = [el for el in files if not str(el.name).lower().endswith(".csv")]
     if files:
         conv = _conversation()
         payload = [(el.name, str(el.path)) for el in files]

@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -72,6 +73,30 @@ class Conversation:
         from agent.tools.documents import add_documents
 
         return add_documents(thread_root(self.thread_id) / "documents", files)
+
+    async def real_check(self, data: bytes) -> Event:
+        """Score a classifier trained on this conversation's synthetic rows on the user's real CSV."""
+        import asyncio
+
+        from agent.spec import DatasetSpec
+        from agent.tools.generate import read_rows
+        from agent.tools.realcheck import RealDataError, real_check, render_real_check
+
+        values = (await self.state()).values
+        if not values.get("spec") or values["spec"].get("task") != "textcat":
+            return Event("error", "A real-data check needs a text-classification contract first.")
+        spec = DatasetSpec.model_validate(values["spec"])
+        run_dir = values.get("run_dir")
+        rows = list(read_rows(Path(run_dir))) if run_dir else list(values.get("sample") or [])
+        if not rows:
+            return Event(
+                "error", "Make a sample first; then I can compare it with your real examples."
+            )
+        try:
+            result = await asyncio.to_thread(real_check, spec, rows, data)
+        except RealDataError as exc:
+            return Event("error", f"{exc} Nothing was changed.")
+        return Event("message", render_real_check(result), {"kind": "realcheck"})
 
     async def pending_prompt(self) -> dict[str, Any] | None:
         snap = await self.state()

@@ -163,3 +163,20 @@ async def test_free_text_read_as_approval_never_starts_the_full_run_unasked(
         assert (await conv.state()).values.get("run_dir") is None
         ev = await say(conv, "yes")
         assert stage(ev) == "dataset"
+
+
+async def test_real_examples_attached_as_csv_are_scored_against_the_sample(
+    fake_model, settings_env: Path
+) -> None:
+    csv = (Path(__file__).parent / "data" / "real_reviews.csv").read_bytes()
+    async with open_graph() as graph:
+        conv = Conversation(graph, "real-check")
+        early = await conv.real_check(csv)
+        assert early.kind == "error" and "contract first" in early.text
+        await say(conv, DESCRIPTION + " just go")
+        await say(conv, {"action": "approve"})
+        event = await conv.real_check(csv)
+        assert event.kind == "message", event.text
+        assert "accuracy" in event.text.lower() and "cross-validation" in event.text.lower()
+        bad = await conv.real_check(b"text,label\nhello,spam\n")
+        assert bad.kind == "error" and "Nothing was changed." in bad.text

@@ -62,8 +62,11 @@ def push(
     except (SpecError, json.JSONDecodeError) as exc:
         raise _fail(f"{folder}/spec.json is not a valid contract: {exc}") from None
     rows, cols = _rows_and_columns(folder)
-    if bool(hub_repo) == bool(argilla_url or settings.argilla_api_url):
+    # Flags choose the target; ARGILLA_API_URL in the environment only fills in a missing --argilla-url.
+    if hub_repo and argilla_url:
         raise _fail("give exactly one target: --hub REPO_ID or --argilla-url URL")
+    if not hub_repo and not (argilla_url or settings.argilla_api_url):
+        raise _fail("give a target: --hub REPO_ID or --argilla-url URL")
     try:
         if hub_repo:
             repo = hub.validate_repo_id(hub_repo)

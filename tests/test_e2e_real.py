@@ -86,3 +86,43 @@ async def test_the_seed_conversation_on_the_builtin_model(local_model: None) -> 
     for label, quota in want.items():
         assert quota - failed <= counts[label] <= quota, (label, counts, want)
     assert Path(state["export_dir"], "README.md").read_text().count("synthetic") >= 1
+
+
+def test_ten_two_turn_conversations_on_the_builtin_model(
+    local_model: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chat task on the real built-in model, through the CLI and a saved contract."""
+    import json
+
+    monkeypatch.setenv("SAMPLE_SIZE", "2")
+    get_settings.cache_clear()
+
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+    from agent.tools.chat_task import validate_messages
+
+    spec = {
+        "task": "chat",
+        "name": "shop-help",
+        "description": "Customer questions to an online shop's assistant.",
+        "size": 10,
+        "style": {"topics": ["delivery", "returns", "payment"]},
+        "chat": {
+            "system_prompt": "You are the helpful assistant of an online shop.",
+            "turns": 2,
+            "personas": ["new customer", "regular customer"],
+            "intents": ["track an order", "return an item"],
+            "answer_length": "short",
+        },
+    }
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    out = tmp_path / "shop-help"
+    result = CliRunner().invoke(app, ["generate", "--spec", str(path), "-o", str(out), "--yes"])
+    assert result.exit_code == 0, result.output
+    ds = datasets.load_dataset(str(out))["train"]
+    assert ds.num_rows == 10
+    for messages in ds["messages"]:
+        assert validate_messages(messages) is None
+        assert sum(m["role"] == "user" for m in messages) == 2

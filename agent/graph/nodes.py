@@ -4,6 +4,7 @@ every LLM call happens in another node, so re-running a review node on resume co
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -516,12 +517,16 @@ def dialogue(row: dict[str, Any], limit: int = 600) -> str:
     return head + "\n\n" + "\n\n".join(lines) + reasons
 
 
+def weakest(rows: Iterable[dict[str, Any]], n: int = 3) -> str:
+    """The n lowest-rated conversations as dialogues (unrated ones last)."""
+    worst = sorted(rows, key=lambda r: (r.get("rating") or 6, r["row_id"]))[:n]
+    return "\n\n---\n\n".join(dialogue(r) for r in worst)
+
+
 async def critique_chat(
     state: State, spec: DatasetSpec, rows: list[dict[str, Any]]
 ) -> Command[Any]:
     fig = quality.figures(spec, rows)
-    worst = sorted(rows, key=lambda r: (r.get("rating") or 6, r["row_id"]))
-    shown = worst[:3]
     ratings = fig.get("ratings") or {}
     mean = f"{ratings['mean']:.1f}/5" if ratings.get("mean") is not None else "n/a"
     dist = ratings.get("distribution") or {}
@@ -530,7 +535,7 @@ async def critique_chat(
         f"mean judge rating {mean} · ratings {', '.join(f'{k}★ {v}' for k, v in dist.items() if v)} · "
         f"duplicates: {fig['duplicates']}\n\n"
         "The weakest conversations:\n\n"
-        + "\n\n---\n\n".join(dialogue(r) for r in shown)
+        + weakest(rows)
         + "\n\n"
         + (
             "Suggestions:\n" + "\n".join(f"- {x}" for x in quality.suggestions(fig)) + "\n\n"
@@ -635,11 +640,10 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
     fig["retries"] = result.progress["retries"]
     short = f"\n\n**The run stopped short:** {result.reason}" if result.reason else ""
     if spec.task == "chat":
-        rows = sorted(read_rows(run_dir), key=lambda r: (r.get("rating") or 6, r["row_id"]))[:3]
         ratings = fig.get("ratings") or {}
         mean = f"{ratings['mean']:.1f}/5" if ratings.get("mean") is not None else "n/a"
-        report = f"Mean judge rating {mean}. The weakest conversations:\n\n" + "\n\n---\n\n".join(
-            dialogue(r) for r in rows
+        report = f"Mean judge rating {mean}. The weakest conversations:\n\n" + weakest(
+            read_rows(run_dir)
         )
     else:
         report = quality.render_figures(fig)

@@ -244,6 +244,19 @@ def _history(history: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _method_and_quality(model_info: dict[str, str], metrics: dict[str, Any]) -> tuple[str, str]:
+    """The card's model-settings and quality tables, with anything secret-looking left out."""
+    info = {k: v for k, v in model_info.items() if not is_secret(k, v)}
+    made = (
+        _table(("setting", "value"), info.items()) if info else "No model information was recorded."
+    )
+    shown = {k: v for k, v in metrics.items() if not is_secret("", v)}
+    quality = (
+        _table(("metric", "value"), shown.items()) if shown else "No quality figures were recorded."
+    )
+    return made, quality
+
+
 def render_card(
     spec: DatasetSpec,
     ds: datasets.Dataset,
@@ -266,14 +279,7 @@ def render_card(
             for i, lb in enumerate(spec.labels)
         ),
     )
-    info = {k: v for k, v in model_info.items() if not is_secret(k, v)}
-    made = (
-        _table(("setting", "value"), info.items()) if info else "No model information was recorded."
-    )
-    shown = {k: v for k, v in metrics.items() if not is_secret("", v)}
-    quality = (
-        _table(("metric", "value"), shown.items()) if shown else "No quality figures were recorded."
-    )
+    made, quality = _method_and_quality(model_info, metrics)
     refinements = max(len(history) - 1, 0)
     label_doc = (
         f"List of labels (`List(ClassLabel)`, names in contract order: {', '.join(spec.label_names)})."
@@ -412,14 +418,7 @@ def render_chat_card(
     chat = spec.chat
     assert chat is not None
     n = ds.num_rows
-    info = {k: v for k, v in model_info.items() if not is_secret(k, v)}
-    made = (
-        _table(("setting", "value"), info.items()) if info else "No model information was recorded."
-    )
-    shown = {k: v for k, v in metrics.items() if not is_secret("", v)}
-    quality = (
-        _table(("metric", "value"), shown.items()) if shown else "No quality figures were recorded."
-    )
+    made, quality = _method_and_quality(model_info, metrics)
     columns = _table(
         ("column", "type", "description"),
         [

@@ -207,9 +207,11 @@ def _progress_text(p: dict[str, Any]) -> str:
     agreement = (
         "" if p.get("agreement") is None else f" · judge agrees {p['agreement'] * 100:.0f} %"
     )
+    made = p["done"] + p["duplicates"]
+    dup_rate = f" ({p['duplicates'] / made * 100:.1f} %)" if made else ""
     return (
         f"Generating: **{p['done']:,} / {p['total']:,}** rows · {p['rows_per_min']:.0f} rows/min · ETA {eta}"
-        f" · duplicates replaced {p['duplicates']} · retries {p['retries']}{agreement}"
+        f" · duplicates replaced {p['duplicates']}{dup_rate} · retries {p['retries']}{agreement}"
     )
 
 

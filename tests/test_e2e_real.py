@@ -91,7 +91,8 @@ async def test_the_seed_conversation_on_the_builtin_model(local_model: None) -> 
 def test_ten_two_turn_conversations_on_the_builtin_model(
     local_model: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The chat task on the real built-in model, through the CLI and a saved contract."""
+    """The chat task on the real built-in model, through the CLI (`--provider local`) and a saved
+    contract."""
     import json
 
     monkeypatch.setenv("SAMPLE_SIZE", "2")
@@ -119,7 +120,9 @@ def test_ten_two_turn_conversations_on_the_builtin_model(
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
     out = tmp_path / "shop-help"
-    result = CliRunner().invoke(app, ["generate", "--spec", str(path), "-o", str(out), "--yes"])
+    result = CliRunner().invoke(
+        app, ["generate", "--spec", str(path), "-o", str(out), "--yes", "--provider", "local"]
+    )
     assert result.exit_code == 0, result.output
     ds = datasets.load_dataset(str(out))["train"]
     assert ds.num_rows == 10

@@ -68,6 +68,11 @@ async def test_the_seed_conversation_on_the_builtin_model(local_model: None) -> 
             pytest.fail("a refinement must not start the full run")
 
         ev = await say(conv, "generate 30")
+        if stage(ev) == "paused":
+            # The tiny judge disagrees often, so the agreement stop rule may pause the run — the
+            # product working as designed. Finishing it anyway must lose and duplicate nothing.
+            assert any("Paused at" in e.text for e in ev)
+            ev = await say(conv, "continue anyway")
         assert stage(ev) == "dataset"
         ev = await say(conv, {"action": "approve"})
         assert stage(ev) == "publish"

@@ -7,7 +7,7 @@ version, and `spec_diff` renders what changed in words a person can read.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
@@ -251,6 +251,9 @@ EditOp = Literal[
 ]
 
 
+CHAT_OPS: tuple[str, ...] = get_args(EditOp)[-6:]  # set_turns … add_intent: chat contracts only
+
+
 class SpecEdit(BaseModel):
     """One typed change to the contract. Only the fields the operation needs are set."""
 
@@ -375,14 +378,7 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
                 data["chat"]["answer_length"] = v
             else:
                 data["style"]["length"] = v
-        elif e.op in (
-            "set_turns",
-            "set_system_prompt",
-            "add_rule",
-            "set_answer_style",
-            "add_persona",
-            "add_intent",
-        ):
+        elif e.op in CHAT_OPS:
             if cur.task != "chat" or data.get("chat") is None:
                 raise SpecError(
                     "That change is for chat datasets; this one is text classification."

@@ -8,9 +8,11 @@ last checkpoint, so the next `send` (or Retry) carries on from there.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,10 +55,27 @@ RETRY = {"action": "retry"}
 SECRET = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,}|argilla\.apikey\.[\w-]+)")
 
 
+BUSY = "I am still working on the previous step — one moment, please."
+NOT_YOURS = "That conversation does not exist or belongs to someone else."
+
+_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def thread_lock(thread_id: str) -> asyncio.Lock:
+    """One lock per thread in this process: two tabs (or a double click) never run one thread twice."""
+    lock = _locks.get(thread_id)
+    if lock is None:
+        lock = _locks[thread_id] = asyncio.Lock()
+    return lock
+
+
 class Conversation:
-    def __init__(self, graph: Graph, thread_id: str) -> None:
+    def __init__(self, graph: Graph, thread_id: str, owner: str | None = None) -> None:
         self.graph = graph
         self.thread_id = thread_id
+        self.owner = owner
+        """Who may use this thread (the signed-in user); None when sign-in is off."""
+        self.lock = thread_lock(thread_id)
         self.context = Context()
         """Secrets for this session (tokens, keys): memory only, never checkpointed."""
         self.config: RunnableConfig = {
@@ -66,6 +85,11 @@ class Conversation:
 
     async def state(self) -> Any:
         return await self.graph.aget_state(self.config)
+
+    async def allowed(self) -> bool:
+        """The thread is new, or it was started by this conversation's owner."""
+        values = (await self.state()).values
+        return not values or values.get("owner") == self.owner
 
     def attach(self, files: list[tuple[str, bytes]]) -> tuple[int, list[str]]:
         """Chunk attached documents (.txt, .md, .pdf) for grounded conversations."""
@@ -100,12 +124,28 @@ class Conversation:
 
     async def pending_prompt(self) -> dict[str, Any] | None:
         snap = await self.state()
+        if snap.values and snap.values.get("owner") != self.owner:
+            return None
         return snap.interrupts[0].value if snap.interrupts else None
 
     async def send(
         self, value: str | dict[str, Any], *, extra: dict[str, Any] | None = None
     ) -> AsyncIterator[Event]:
-        """Feed the user's text (or an action dict) to the thread and yield what to show."""
+        """Feed the user's text (or an action dict) to the thread and yield what to show.
+
+        One step at a time per thread: a second send while one runs (another tab, a double click)
+        is told to wait and changes nothing.
+        """
+        if self.lock.locked():
+            yield Event("error", BUSY)
+            return
+        async with self.lock:
+            async for event in self._send(value, extra=extra):
+                yield event
+
+    async def _send(
+        self, value: str | dict[str, Any], *, extra: dict[str, Any] | None = None
+    ) -> AsyncIterator[Event]:
         settings = get_settings()
         if isinstance(value, str):
             text = value.strip()
@@ -132,6 +172,9 @@ class Conversation:
                 return
             value = text
         snap = await self.state()
+        if snap.values and snap.values.get("owner") != self.owner:
+            yield Event("error", NOT_YOURS)
+            return
         graph_input: Any
         if snap.interrupts:
             graph_input = Command(resume=value)
@@ -154,6 +197,7 @@ class Conversation:
                 "run_dir": None,
                 "export_dir": None,
                 "stage": "clarify",
+                "owner": self.owner,
                 **(extra or {}),
             }
         async for event in self._run(graph_input):
@@ -206,9 +250,9 @@ class Conversation:
 
 
 async def unfinished_threads(
-    graph: Graph, *, exclude: str | None = None, limit: int = 5
+    graph: Graph, *, owner: str | None = None, exclude: str | None = None, limit: int = 5
 ) -> list[tuple[str, str]]:
-    """Threads waiting at a review point, newest first: [(thread_id, first user message)]."""
+    """The owner's threads waiting at a review point, newest first: [(thread_id, first message)]."""
     if graph.checkpointer is None:
         return []
     seen: list[str] = []
@@ -218,8 +262,10 @@ async def unfinished_threads(
             seen.append(tid)
     found: list[tuple[str, str]] = []
     for tid in seen:
-        conv = Conversation(graph, tid)
+        conv = Conversation(graph, tid, owner)
         snap = await conv.state()
+        if snap.values.get("owner") != owner:
+            continue
         if snap.interrupts or (snap.next and snap.values.get("stage") not in ("done", "cancelled")):
             first = next(
                 (

@@ -666,7 +666,10 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
 async def export(state: State) -> Command[Literal["review_publish"]]:
     settings = get_settings()
     spec = _spec(state)
-    out = Path(state.get("out_dir") or settings.datasets_dir / spec.name)
+    owner = state.get("owner")
+    # Signed-in users each get their own folder: two people naming a dataset alike never collide.
+    base = settings.datasets_dir / re.sub(r"[^\w-]", "_", owner) if owner else settings.datasets_dir
+    out = Path(state.get("out_dir") or base / spec.name)
     fig = state.get("critique", {})
     metrics = {
         k: fig[k]

@@ -13,6 +13,8 @@ Stage = Literal[
 
 
 class State(TypedDict, total=False):
+    owner: str | None
+    """The signed-in user who started the thread (None when sign-in is off). Set once."""
     messages: Annotated[list[AnyMessage], add_messages]
     """The chat transcript; `add_messages` appends (or replaces by id)."""
     user_language: str

@@ -8,21 +8,93 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
 import time
 from pathlib import Path
 from typing import Any
 
 import chainlit as cl
 import pandas as pd
+from chainlit.types import ThreadDict
 
+from agent import auth
 from agent.config import get_settings
 from agent.graph.publish import fingerprint
 from agent.llm import resolve_provider, set_provider
-from agent.session import Conversation, Event, open_graph, unfinished_threads
+from agent.session import NOT_YOURS, SECRET, Conversation, Event, open_graph, unfinished_threads
 
 _stack = contextlib.AsyncExitStack()
 _graph: Any = None
 _notice: str | None = None
+
+# --- sign-in: off until users or Hugging Face OAuth exist; never open to the network without it ---
+_settings = get_settings()
+try:
+    _users = auth.load_users(_settings)
+except auth.AuthError as exc:
+    raise SystemExit(str(exc)) from None
+_hf_oauth = auth.configure_hf_oauth(_settings)
+AUTH_ON = bool(_users) or _hf_oauth
+if problem := auth.exposure_problem(
+    os.environ.get("CHAINLIT_HOST", "127.0.0.1"), AUTH_ON, _settings.allow_unauthenticated
+):
+    raise SystemExit(problem)
+
+
+def _auth_secret() -> str:
+    """Chainlit signs sessions with CHAINLIT_AUTH_SECRET; make one (kept in DATA_DIR) if unset."""
+    path = _settings.data_dir / ".auth_secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+if AUTH_ON:
+    os.environ.setdefault("CHAINLIT_AUTH_SECRET", _auth_secret())
+
+    from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+
+    from agent.history import database_url
+
+    @cl.data_layer
+    def history() -> SQLAlchemyDataLayer:
+        return SQLAlchemyDataLayer(conninfo=database_url(_settings), user_thread_limit=200)
+
+
+if _users:
+
+    @cl.password_auth_callback
+    async def password_sign_in(username: str, password: str) -> cl.User | None:
+        ok = await asyncio.to_thread(auth.verify, _users, username, password)
+        return cl.User(identifier=username, metadata={"provider": "password"}) if ok else None
+
+
+if _hf_oauth:
+
+    @cl.oauth_callback
+    async def hf_sign_in(
+        provider_id: str,
+        token: str,
+        raw_user_data: dict[str, str],
+        default_user: cl.User,
+        id_token: str | None = None,
+    ) -> cl.User | None:
+        if provider_id != auth.HF_PROVIDER or not default_user.identifier:
+            return None
+        # The token stays in this process's memory: user metadata is stored in the history database.
+        auth.hub_tokens[default_user.identifier] = token
+        return cl.User(identifier=default_user.identifier, metadata={"provider": "huggingface"})
+
+    @cl.on_logout
+    async def logout(request: Any, response: Any) -> None:
+        user = getattr(request.state, "user", None) if hasattr(request, "state") else None
+        if user is not None:
+            auth.hub_tokens.pop(getattr(user, "identifier", ""), None)
+
 
 BUTTONS: dict[str, list[tuple[str, str]]] = {
     "clarify": [("just_go", "Just go")],
@@ -47,6 +119,10 @@ async def startup() -> None:
     provider, _notice = await asyncio.to_thread(resolve_provider, settings)
     set_provider(provider)
     _graph = await _stack.enter_async_context(open_graph(settings))
+    if AUTH_ON:
+        from agent.history import init_history
+
+        await init_history(settings)
 
 
 @cl.on_app_shutdown
@@ -67,12 +143,21 @@ async def starters(user: Any = None, language: Any = None) -> list[cl.Starter]:
     ]
 
 
+def _owner() -> str | None:
+    user = cl.user_session.get("user")
+    return getattr(user, "identifier", None) if AUTH_ON else None
+
+
 def _conversation(thread_id: str | None = None) -> Conversation:
     conv = cl.user_session.get("conversation")
     if conv is None or (thread_id and conv.thread_id != thread_id):
-        conv = Conversation(_graph, thread_id or cl.context.session.thread_id)
+        old = conv
+        conv = Conversation(_graph, thread_id or cl.context.session.thread_id, _owner())
+        if old is not None:  # tokens typed in the settings stay with the session
+            conv.context = old.context
+        elif conv.owner and conv.owner in auth.hub_tokens:  # signed in with Hugging Face
+            conv.context.hf_token = auth.hub_tokens[conv.owner]
         cl.user_session.set("conversation", conv)
-        cl.user_session.set("lock", asyncio.Lock())
     return conv
 
 
@@ -103,11 +188,21 @@ SETTINGS = [
 ]
 
 
+SECRET_SETTINGS = ("hf_token", "argilla_api_key")
+
+
 @cl.on_settings_update
 async def settings_update(values: dict[str, Any]) -> None:
     ctx = _conversation().context
     for key in ("hf_token", "argilla_api_url", "argilla_api_key", "argilla_workspace"):
-        setattr(ctx, key, (values.get(key) or "").strip() or None)
+        value = (values.get(key) or "").strip()
+        if value or key not in SECRET_SETTINGS:
+            setattr(ctx, key, value or None)
+    # Chainlit saves the session's chat settings with the thread: keep tokens out of them.
+    session = cl.context.session
+    session.chat_settings = {
+        k: ("" if k in SECRET_SETTINGS else v) for k, v in (session.chat_settings or {}).items()
+    }
     provider = values.get("provider")
     if provider in ("auto", "ollama", "openai", "local") and provider != cl.user_session.get(
         "provider", "auto"
@@ -125,11 +220,9 @@ async def chat_start() -> None:
     await cl.ChatSettings(SETTINGS).send()
     if _notice:
         await cl.Message(content=_notice).send()
-    prompt = await conv.pending_prompt()
-    if prompt:  # the same thread after an app restart: show where it stands
-        await _show_prompt(prompt, "Welcome back — this conversation continues where it stopped.")
+    if await _reopen(conv):  # the same thread after an app restart
         return
-    others = await unfinished_threads(_graph, exclude=conv.thread_id)
+    others = await unfinished_threads(_graph, owner=conv.owner, exclude=conv.thread_id)
     if others:
         tid, desc = others[0]
         await cl.Message(
@@ -140,8 +233,26 @@ async def chat_start() -> None:
         ).send()
 
 
+async def _forget(message: cl.Message) -> None:
+    """A message carrying a token: out of the chat, the history and the thread's name."""
+    with contextlib.suppress(Exception):
+        await message.remove()
+    from chainlit.data import get_data_layer
+
+    layer = get_data_layer()
+    thread_id = cl.context.session.thread_id
+    if layer is not None:
+        with contextlib.suppress(Exception):
+            await layer.delete_step(message.id)
+            thread = await layer.get_thread(thread_id)
+            if thread and SECRET.search(str(thread.get("name") or "")):
+                await layer.update_thread(thread_id, name="New dataset")
+
+
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
+    if SECRET.search(message.content or ""):
+        await _forget(message)
     files = [el for el in message.elements or [] if getattr(el, "path", None)]
     for csv in [el for el in files if str(el.name).lower().endswith(".csv")]:
         data = await asyncio.to_thread(Path(str(csv.path)).read_bytes)
@@ -164,42 +275,31 @@ def _read_files(payload: list[tuple[str, str]]) -> list[tuple[str, bytes]]:
 
 async def _send(value: str | dict[str, Any]) -> None:
     conv = _conversation()
-    lock: asyncio.Lock = cl.user_session.get("lock")
-    if lock.locked():
-        await cl.Message(
-            content="I am still working on the previous step — one moment, please."
-        ).send()
-        return
-    async with lock:
-        progress: cl.Message | None = None
-        streaming: cl.Message | None = None
-        last = 0.0
-        async for event in conv.send(value):
-            if event.kind == "token":
-                if streaming is None:
-                    streaming = cl.Message(content="")
-                await streaming.stream_token(event.text)
-                continue
-            if (
-                event.kind == "message"
-                and event.data.get("kind") == "answer"
-                and streaming is not None
-            ):
-                streaming.content = event.text
-                await streaming.update()
-                streaming = None
-                continue
-            if event.kind == "progress":
-                now = time.monotonic()
-                if progress is None:
-                    progress = cl.Message(content=_progress_text(event.data))
-                    await progress.send()
-                elif now - last >= 0.5 or event.data["done"] == event.data["total"]:
-                    progress.content = _progress_text(event.data)
-                    await progress.update()
-                last = now if now - last >= 0.5 else last
-            else:
-                await _render(conv, event)
+    progress: cl.Message | None = None
+    streaming: cl.Message | None = None
+    last = 0.0
+    async for event in conv.send(value):
+        if event.kind == "token":
+            if streaming is None:
+                streaming = cl.Message(content="")
+            await streaming.stream_token(event.text)
+            continue
+        if event.kind == "message" and event.data.get("kind") == "answer" and streaming is not None:
+            streaming.content = event.text
+            await streaming.update()
+            streaming = None
+            continue
+        if event.kind == "progress":
+            now = time.monotonic()
+            if progress is None:
+                progress = cl.Message(content=_progress_text(event.data))
+                await progress.send()
+            elif now - last >= 0.5 or event.data["done"] == event.data["total"]:
+                progress.content = _progress_text(event.data)
+                await progress.update()
+            last = now if now - last >= 0.5 else last
+        else:
+            await _render(conv, event)
 
 
 def _progress_text(p: dict[str, Any]) -> str:
@@ -330,12 +430,49 @@ async def on_retry(action: cl.Action) -> None:
 
 @cl.action_callback("continue_thread")
 async def on_continue(action: cl.Action) -> None:
-    conv = _conversation(action.payload["thread_id"])
+    conv = _conversation(str(action.payload.get("thread_id", "")))
+    if not await conv.allowed():
+        await cl.Message(content=NOT_YOURS).send()
+        return
     prompt = await conv.pending_prompt()
     if prompt:
         await _show_prompt(prompt, "Continuing your unfinished dataset.")
     else:
         await _send({"action": "retry"})
+
+
+@cl.on_chat_resume
+async def chat_resume(thread: ThreadDict) -> None:
+    """A conversation reopened from the history: the contract, sample and run come with it."""
+    conv = _conversation(thread["id"])
+    await cl.ChatSettings(SETTINGS).send()
+    if not await conv.allowed():  # Chainlit checks the author too; this guards the checkpoint
+        await cl.Message(content=NOT_YOURS).send()
+        return
+    values = (await conv.state()).values
+    archive = Path(values["export_dir"] + ".zip") if values.get("export_dir") else None
+    if archive and archive.is_file():
+        await cl.Message(
+            content="Your exported dataset:",
+            elements=[cl.File(name=archive.name, path=str(archive), display="inline")],
+        ).send()
+    await _reopen(conv)
+
+
+async def _reopen(conv: Conversation) -> bool:
+    """Show where a reopened thread stands; a step cut short (the app was killed) carries on."""
+    snap = await conv.state()
+    prompt = await conv.pending_prompt()
+    if prompt:
+        await _show_prompt(prompt, "Welcome back — this conversation continues where it stopped.")
+        return True
+    if snap.next and snap.values.get("owner") == conv.owner:
+        await cl.Message(
+            content="Welcome back — carrying on with the step that was cut short."
+        ).send()
+        await _send({"action": "retry"})
+        return True
+    return False
 
 
 @cl.on_stop

@@ -259,3 +259,7 @@ from agent.report import report  # noqa: E402
 
 app.command("report")(report)
 app.command("push")(push)
+
+from agent.user_cli import user_app  # noqa: E402
+
+app.add_typer(user_app, name="user")

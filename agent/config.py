@@ -124,6 +124,38 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("HF_TOKEN", "hf_token"),
         description="Last resort for Hub pushes, after the signed-in user's and a pasted token.",
     )
+    # --- sign-in and history (agent/auth.py, agent/history.py) ---
+    users_file: Path = Field(
+        Path("users.json"),
+        validation_alias=AliasChoices("USERS_FILE", "users_file"),
+        description="Password users {name: argon2 hash}; `python -m agent user add NAME` writes it.",
+    )
+    app_users: str | None = Field(
+        None,
+        validation_alias=AliasChoices("APP_USERS", "app_users"),
+        description="More password users as 'name:argon2hash,name:argon2hash'.",
+    )
+    allow_unauthenticated: bool = Field(
+        False,
+        validation_alias=AliasChoices("ALLOW_UNAUTHENTICATED", "allow_unauthenticated"),
+        description="Allow listening on a non-loopback address with sign-in off.",
+    )
+    hf_oauth_client_id: str | None = Field(
+        None, validation_alias=AliasChoices("HF_OAUTH_CLIENT_ID", "hf_oauth_client_id")
+    )
+    hf_oauth_client_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("HF_OAUTH_CLIENT_SECRET", "hf_oauth_client_secret")
+    )
+    hf_oauth_publish: bool = Field(
+        True,
+        validation_alias=AliasChoices("HF_OAUTH_PUBLISH", "hf_oauth_publish"),
+        description="Ask Hugging Face for the write-repos scope so pushes use the user's own rights.",
+    )
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+        description="Chat history database (SQLAlchemy URL); empty means SQLite in DATA_DIR.",
+    )
 
     @field_validator("ollama_base_url")
     @classmethod
@@ -150,6 +182,10 @@ class Settings(BaseSettings):
     @property
     def checkpoint_path(self) -> Path:
         return self.data_dir / "checkpoints.sqlite"
+
+    @property
+    def history_path(self) -> Path:
+        return self.data_dir / "history.sqlite"
 
     @property
     def runs_dir(self) -> Path:

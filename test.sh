@@ -12,4 +12,9 @@ if ! .venv/bin/python -c "import agent, llama_cpp, pytest" 2>/dev/null || [ pypr
   .venv/bin/python -m pip install -q -e ".[local,dev]"
   touch .venv/.installed-dev
 fi
+# The browser tests drive Debian's Chromium (never a browser download).
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "Installing Debian's chromium for the browser tests…" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+fi
 exec .venv/bin/python -m pytest "$@"

@@ -50,7 +50,9 @@ def hash_password(password: str) -> str:
 
 
 def load_users(settings: Settings) -> dict[str, str]:
-    """{username: argon2 hash} from the users file and `APP_USERS` ("name:hash,name:hash")."""
+    """{username: argon2 hash} from the users file and `APP_USERS` ("name:hash name:hash").
+
+    Entries in `APP_USERS` are separated by whitespace or ';' (argon2 hashes contain commas)."""
     users: dict[str, str] = {}
     path = settings.users_file
     if path.is_file():
@@ -61,7 +63,7 @@ def load_users(settings: Settings) -> dict[str, str]:
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             raise AuthError(f"The users file {path} must map user names to password hashes.")
         users.update(data)
-    for item in (settings.app_users or "").split(","):
+    for item in re.split(r"[\s;]+", settings.app_users or ""):
         name, sep, hashed = item.strip().partition(":")
         if sep and name and hashed:
             users[name] = hashed
@@ -117,7 +119,9 @@ def configure_hf_oauth(settings: Settings) -> bool:
     provider = oauth_providers.GenericOAuthProvider()
     provider.id = HF_PROVIDER
     oauth_providers.providers[:] = [
-        p for p in oauth_providers.providers if not isinstance(p, oauth_providers.GenericOAuthProvider)
+        p
+        for p in oauth_providers.providers
+        if not isinstance(p, oauth_providers.GenericOAuthProvider)
     ] + [provider]
     return True
 

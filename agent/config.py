@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     app_users: str | None = Field(
         None,
         validation_alias=AliasChoices("APP_USERS", "app_users"),
-        description="More password users as 'name:argon2hash,name:argon2hash'.",
+        description="More password users as 'name:argon2hash name:argon2hash' (space or ';').",
     )
     allow_unauthenticated: bool = Field(
         False,

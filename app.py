@@ -56,13 +56,11 @@ def _auth_secret() -> str:
 if AUTH_ON:
     os.environ.setdefault("CHAINLIT_AUTH_SECRET", _auth_secret())
 
-    from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
-
-    from agent.history import database_url
+    from agent.history import data_layer
 
     @cl.data_layer
-    def history() -> SQLAlchemyDataLayer:
-        return SQLAlchemyDataLayer(conninfo=database_url(_settings), user_thread_limit=200)
+    def history() -> Any:
+        return data_layer(_settings)
 
 
 if _users:
@@ -234,25 +232,19 @@ async def chat_start() -> None:
 
 
 async def _forget(message: cl.Message) -> None:
-    """A message carrying a token: out of the chat, the history and the thread's name."""
+    """A message carrying a token: blanked in the chat (the history layer redacts it too)."""
+    message.content = "(message removed: it contained a token or API key)"
     with contextlib.suppress(Exception):
-        await message.remove()
-    from chainlit.data import get_data_layer
-
-    layer = get_data_layer()
-    thread_id = cl.context.session.thread_id
-    if layer is not None:
-        with contextlib.suppress(Exception):
-            await layer.delete_step(message.id)
-            thread = await layer.get_thread(thread_id)
-            if thread and SECRET.search(str(thread.get("name") or "")):
-                await layer.update_thread(thread_id, name="New dataset")
+        await message.update()
 
 
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
     if SECRET.search(message.content or ""):
+        text = message.content
         await _forget(message)
+        await _send(text)  # Conversation.send refuses it, keeps nothing and says why
+        return
     files = [el for el in message.elements or [] if getattr(el, "path", None)]
     for csv in [el for el in files if str(el.name).lower().endswith(".csv")]:
         data = await asyncio.to_thread(Path(str(csv.path)).read_bytes)

@@ -8,6 +8,8 @@ Chainlit checks a thread's author before it resumes, lists or deletes it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -66,3 +68,42 @@ async def init_history(settings: Settings) -> str:
     finally:
         await engine.dispose()
     return url
+
+
+REDACTED = "[removed: a token or API key]"
+
+
+def redact(value: Any) -> Any:
+    """Tokens and keys out of any text, list or mapping bound for the history database."""
+    from agent.session import SECRET
+
+    if isinstance(value, str):
+        return SECRET.sub(REDACTED, value)
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def data_layer(settings: Settings) -> Any:
+    """Chainlit's SQLAlchemy layer with every write of text (names, messages, metadata) redacted."""
+    from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+
+    class RedactingDataLayer(SQLAlchemyDataLayer):
+        async def update_thread(
+            self,
+            thread_id: str,
+            name: str | None = None,
+            user_id: str | None = None,
+            metadata: dict[str, Any] | None = None,
+            tags: list[str] | None = None,
+        ) -> None:
+            await super().update_thread(
+                thread_id, redact(name), user_id, redact(metadata), redact(tags)
+            )
+
+        async def create_step(self, step_dict: Any) -> None:
+            await super().create_step(redact(step_dict))
+
+    return RedactingDataLayer(conninfo=database_url(settings), user_thread_limit=200)

@@ -151,10 +151,8 @@ def _conversation(thread_id: str | None = None) -> Conversation:
     if conv is None or (thread_id and conv.thread_id != thread_id):
         old = conv
         conv = Conversation(_graph, thread_id or cl.context.session.thread_id, _owner())
-        if old is not None:  # tokens typed in the settings stay with the session
-            conv.context = old.context
-        elif conv.owner and conv.owner in auth.hub_tokens:  # signed in with Hugging Face
-            conv.context.hf_token = auth.hub_tokens[conv.owner]
+        # tokens typed in the settings stay with the session; else the signed-in user's own
+        conv.context = old.context if old is not None else auth.session_context(conv.owner)
         cl.user_session.set("conversation", conv)
     return conv
 
@@ -301,8 +299,9 @@ def _progress_text(p: dict[str, Any]) -> str:
     )
     made = p["done"] + p["duplicates"]
     dup_rate = f" ({p['duplicates'] / made * 100:.1f} %)" if made else ""
+    waiting = f"⏸ {p['waiting']}\n\n" if p.get("waiting") else ""
     return (
-        f"Generating: **{p['done']:,} / {p['total']:,}** rows · {p['rows_per_min']:.0f} rows/min · ETA {eta}"
+        f"{waiting}Generating: **{p['done']:,} / {p['total']:,}** rows · {p['rows_per_min']:.0f} rows/min · ETA {eta}"
         f" · duplicates replaced {p['duplicates']}{dup_rate} · retries {p['retries']}{agreement}"
     )
 

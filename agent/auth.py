@@ -21,12 +21,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from agent.config import Settings
+from agent.graph.publish import Context
 
 HF_PROVIDER = "huggingface"
 HF_ENDPOINTS = {
-    "OAUTH_GENERIC_AUTH_URL": "https://huggingface.co/oauth/authorize",
-    "OAUTH_GENERIC_TOKEN_URL": "https://huggingface.co/oauth/token",
-    "OAUTH_GENERIC_USER_INFO_URL": "https://huggingface.co/oauth/userinfo",
+    "OAUTH_GENERIC_AUTH_URL": "{base}/oauth/authorize",
+    "OAUTH_GENERIC_TOKEN_URL": "{base}/oauth/token",
+    "OAUTH_GENERIC_USER_INFO_URL": "{base}/oauth/userinfo",
     "OAUTH_GENERIC_USER_IDENTIFIER": "preferred_username",
     "OAUTH_GENERIC_NAME": HF_PROVIDER,
 }
@@ -109,7 +110,8 @@ def configure_hf_oauth(settings: Settings) -> bool:
     if not hf_oauth_configured(settings):
         return False
     assert settings.hf_oauth_client_secret is not None
-    os.environ.update(HF_ENDPOINTS)
+    base = settings.hf_oauth_url.rstrip("/")
+    os.environ.update({k: v.format(base=base) for k, v in HF_ENDPOINTS.items()})
     os.environ["OAUTH_GENERIC_CLIENT_ID"] = str(settings.hf_oauth_client_id)
     os.environ["OAUTH_GENERIC_CLIENT_SECRET"] = settings.hf_oauth_client_secret.get_secret_value()
     os.environ["OAUTH_GENERIC_SCOPES"] = hf_scopes(settings)
@@ -124,6 +126,14 @@ def configure_hf_oauth(settings: Settings) -> bool:
         if not isinstance(p, oauth_providers.GenericOAuthProvider)
     ] + [provider]
     return True
+
+
+def session_context(owner: str | None) -> Context:
+    """Secrets for a new chat session: a Hugging Face user's own token pushes with their rights."""
+    ctx = Context()
+    if owner and owner in hub_tokens:
+        ctx.hf_token = hub_tokens[owner]
+    return ctx
 
 
 def is_loopback(host: str) -> bool:

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         description="Discarded attempts (unusable replies, duplicates) allowed per run session, as a "
         "share of the rows asked for (at least 20); then the run stops short and says so.",
     )
+    server_wait_s: float = Field(
+        600.0,
+        validation_alias=AliasChoices("SERVER_WAIT_S", "server_wait_s"),
+        description="Seconds a run waits for a model server that stopped answering (refused "
+        "connections) before it stops; the rows made are kept and the run can be resumed.",
+    )
     judge_full_run: bool = Field(
         True,
         validation_alias=AliasChoices("JUDGE_FULL_RUN", "judge_full_run"),
@@ -140,11 +146,22 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ALLOW_UNAUTHENTICATED", "allow_unauthenticated"),
         description="Allow listening on a non-loopback address with sign-in off.",
     )
+    # A Hugging Face Space with `hf_oauth: true` sets OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET and
+    # OPENID_PROVIDER_URL itself; elsewhere, register an OAuth app on huggingface.co.
     hf_oauth_client_id: str | None = Field(
-        None, validation_alias=AliasChoices("HF_OAUTH_CLIENT_ID", "hf_oauth_client_id")
+        None,
+        validation_alias=AliasChoices("HF_OAUTH_CLIENT_ID", "OAUTH_CLIENT_ID", "hf_oauth_client_id"),
     )
     hf_oauth_client_secret: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("HF_OAUTH_CLIENT_SECRET", "hf_oauth_client_secret")
+        None,
+        validation_alias=AliasChoices(
+            "HF_OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET", "hf_oauth_client_secret"
+        ),
+    )
+    hf_oauth_url: str = Field(
+        "https://huggingface.co",
+        validation_alias=AliasChoices("HF_OAUTH_URL", "OPENID_PROVIDER_URL", "hf_oauth_url"),
+        description="The OpenID provider: Hugging Face's /oauth/authorize, /oauth/token, /oauth/userinfo.",
     )
     hf_oauth_publish: bool = Field(
         True,

@@ -142,3 +142,41 @@ async def test_history_tables_work_with_chainlits_data_layer(tmp_path: Path) -> 
     assert database_url(Settings(database_url="postgresql://u:p@db/x")).startswith(
         "postgresql+asyncpg://"
     )
+
+
+def test_the_app_refuses_to_listen_on_the_network_without_sign_in(tmp_path: Path) -> None:
+    """`chainlit run app.py --host 0.0.0.0` with no users: the process exits with the reason."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path / "data"),
+        "USERS_FILE": str(tmp_path / "none.json"),
+        "LLM_PROVIDER": "local",
+    }
+    env.pop("APP_USERS", None)
+    env.pop("ALLOW_UNAUTHENTICATED", None)
+    chainlit = Path(sys.executable).with_name("chainlit")
+    proc = subprocess.run(
+        [str(chainlit), "run", "app.py", "--headless", "--host", "0.0.0.0", "--port", "1"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "Refusing to listen on 0.0.0.0 without sign-in" in proc.stdout + proc.stderr
+
+
+def test_a_hugging_face_user_pushes_with_their_own_token() -> None:
+    auth.hub_tokens["carol"] = "hf_carols_own_token_0123456789"
+    try:
+        assert auth.session_context("carol").hf_token == "hf_carols_own_token_0123456789"
+        assert auth.session_context("dave").hf_token is None  # signed in with a password
+        assert auth.session_context(None).hf_token is None  # sign-in off
+    finally:
+        auth.hub_tokens.pop("carol")

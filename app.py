@@ -185,6 +185,7 @@ SETTINGS = [
 
 
 SECRET_SETTINGS = ("hf_token", "argilla_api_key")
+RESUME_DELAY_S = 0.5
 
 
 @cl.on_settings_update
@@ -434,20 +435,31 @@ async def on_continue(action: cl.Action) -> None:
 
 @cl.on_chat_resume
 async def chat_resume(thread: ThreadDict) -> None:
-    """A conversation reopened from the history: the contract, sample and run come with it."""
+    """A conversation reopened from the history: the contract, sample and run come with it.
+
+    Chainlit replaces the chat with the stored thread right after this returns, so anything sent
+    now would vanish: the welcome, the pending buttons and a cut-short run follow in a task.
+    """
     conv = _conversation(thread["id"])
     await cl.ChatSettings(SETTINGS).send()
+    task = asyncio.create_task(_after_resume(conv))
+    cl.user_session.set("resume_task", task)  # keep a reference until it is done
+
+
+async def _after_resume(conv: Conversation) -> None:
+    await asyncio.sleep(RESUME_DELAY_S)
     if not await conv.allowed():  # Chainlit checks the author too; this guards the checkpoint
         await cl.Message(content=NOT_YOURS).send()
         return
     values = (await conv.state()).values
     archive = Path(values["export_dir"] + ".zip") if values.get("export_dir") else None
-    if archive and archive.is_file():
+    if archive and archive.is_file():  # files are not kept in the history: offer it again
         await cl.Message(
             content="Your exported dataset:",
             elements=[cl.File(name=archive.name, path=str(archive), display="inline")],
         ).send()
-    await _reopen(conv)
+    if not await _reopen(conv):
+        await cl.Message(content="Welcome back — this conversation is finished.").send()
 
 
 async def _reopen(conv: Conversation) -> bool:

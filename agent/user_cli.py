@@ -9,7 +9,9 @@ import typer
 from agent.auth import AuthError, add_user, load_users
 from agent.config import get_settings
 
-user_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Password users for sign-in.")
+user_app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Password users for sign-in."
+)
 
 
 @user_app.command("add")

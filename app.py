@@ -252,7 +252,7 @@ async def on_message(message: cl.Message) -> None:
     if files:
         conv = _conversation()
         payload = [(el.name, str(el.path)) for el in files]
-        added, problems = await asyncio.to_thread(lambda: conv.attach(_read_files(payload)))
+        added, problems = await conv.attach(await asyncio.to_thread(_read_files, payload))
         note = f"Attached: {added} chunk(s) from {len(files) - len(problems)} file(s) for grounded conversations."
         await cl.Message(content="\n".join([note, *problems])).send()
         if not message.content.strip():
@@ -353,6 +353,10 @@ async def _render(conv: Conversation, event: Event) -> None:
 async def _show_prompt(prompt: dict[str, Any], text: str | None = None) -> None:
     stage = str(prompt.get("stage"))
     payload: dict[str, Any] = {"stage": stage}
+    if (
+        prompt.get("version") is not None
+    ):  # a button approves the contract version it was shown with
+        payload["version"] = prompt["version"]
     buttons = BUTTONS.get(stage, [])
     if stage == "confirm_publish":  # the button confirms exactly the target it was shown with
         target = prompt.get("target") or {}
@@ -393,7 +397,7 @@ async def on_cancel(action: cl.Action) -> None:
 
 @cl.action_callback("done")
 async def on_done(action: cl.Action) -> None:
-    await _clicked(action, {"action": "done"})
+    await _clicked(action, {"action": "done", **_target(action)})
 
 
 @cl.action_callback("replace")
@@ -407,7 +411,8 @@ async def on_add_config(action: cl.Action) -> None:
 
 
 def _target(action: cl.Action) -> dict[str, Any]:
-    return {"target": action.payload["target"]} if "target" in action.payload else {}
+    """What the button was shown for — the graph refuses it if the conversation has moved on."""
+    return {k: action.payload[k] for k in ("target", "stage", "version") if k in action.payload}
 
 
 @cl.action_callback("just_go")

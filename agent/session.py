@@ -52,7 +52,13 @@ async def open_graph(settings: Settings | None = None) -> AsyncIterator[Graph]:
 
 
 RETRY = {"action": "retry"}
-SECRET = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,}|argilla\.apikey\.[\w-]+)")
+SECRET = re.compile(
+    r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,}|argilla\.apikey\.[\w-]+)"
+    # a key written in prose: "my argilla api key is Zq8x…", "token: …", "password = …"
+    r"|(?i:\b(?:api[\s_-]?key|token|secret|password)\b\W{0,3}(?:is|=|:)?\s*[\w.-]{16,})"
+)
+INVISIBLE = re.compile(r"[\u200b-\u200f\u2060-\u2064\ufeff\u202a-\u202e]")
+"""Zero-width and direction marks: a message of only these is empty."""
 
 
 BUSY = "I am still working on the previous step — one moment, please."
@@ -91,21 +97,25 @@ class Conversation:
         values = (await self.state()).values
         return not values or values.get("owner") == self.owner
 
-    def attach(self, files: list[tuple[str, bytes]]) -> tuple[int, list[str]]:
+    async def attach(self, files: list[tuple[str, bytes]]) -> tuple[int, list[str]]:
         """Chunk attached documents (.txt, .md, .pdf) for grounded conversations."""
         from agent.graph.nodes import thread_root
         from agent.tools.documents import add_documents
 
-        return add_documents(thread_root(self.thread_id) / "documents", files)
+        if not await self.allowed():
+            return 0, [NOT_YOURS]
+
+        folder = thread_root(self.thread_id) / "documents"
+        return await asyncio.to_thread(add_documents, folder, files)
 
     async def real_check(self, data: bytes) -> Event:
         """Score a classifier trained on this conversation's synthetic rows on the user's real CSV."""
-        import asyncio
-
         from agent.spec import DatasetSpec
         from agent.tools.generate import read_rows
         from agent.tools.realcheck import RealDataError, real_check, render_real_check
 
+        if not await self.allowed():
+            return Event("error", NOT_YOURS)
         values = (await self.state()).values
         if not values.get("spec") or values["spec"].get("task") != "textcat":
             return Event("error", "A real-data check needs a text-classification contract first.")
@@ -148,7 +158,7 @@ class Conversation:
     ) -> AsyncIterator[Event]:
         settings = get_settings()
         if isinstance(value, str):
-            text = value.strip()
+            text = INVISIBLE.sub("", value).strip()
             if not text:
                 yield Event(
                     "error",

@@ -211,7 +211,7 @@ async def test_grounded_conversations_from_an_md_and_a_pdf(
     pdf = tiny_pdf("Transfers above 10000 lei need a second confirmation by SMS code.")
     async with open_graph() as graph:
         conv = Conversation(graph, "grounded")
-        added, problems = conv.attach(
+        added, problems = await conv.attach(
             [("faq.md", md), ("rules.pdf", pdf), ("bad.txt", b"\xffbad")]
         )
         assert added == 2

@@ -3,6 +3,7 @@ every LLM call happens in another node, so re-running a review node on resume co
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -114,9 +115,11 @@ async def clarify(state: State) -> Command[Literal["ask_user", "propose", "revie
     return Command(goto="ask_user", update=update)
 
 
-async def ask_user(state: State) -> Command[Literal["clarify"]]:
+async def ask_user(state: State) -> Command[Literal["clarify", "ask_user"]]:
     answer = interrupt({"kind": "question", "stage": "clarify"})
     text = _reply_text(answer)
+    if text is None:  # a button or a malformed payload: raising would fail this step on every retry
+        return Command(goto="ask_user", update={"messages": [_say(NOT_TEXT)]})
     return Command(goto="clarify", update={"messages": [HumanMessage(content=text)]})
 
 
@@ -226,21 +229,30 @@ async def propose_chat(state: State) -> Command[Literal["review_contract"]]:
 # --- review points: interrupt only ---------------------------------------------------------------
 
 
-def _reply_text(value: Any) -> str:
+NOT_TEXT = (
+    "I could not read that reply (it was neither text nor a known button); nothing was changed."
+)
+
+
+def _reply_text(value: Any) -> str | None:
+    """The user's text from a resume value, or None when it holds none."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and isinstance(value.get("text"), str):
         return value["text"]
-    raise ValueError(f"expected the user's text, got {type(value).__name__}")
+    return None
 
 
 def _check_reply(value: Any) -> Any:
-    """Resume values are either the user's text or a button's {"action": …}."""
+    """Resume values are the user's text or a button's {"action": …}; anything else becomes
+    {"invalid": …} for `interpret` to answer. Raising instead would fail the step again on every
+    Retry (the resume value is replayed), leaving the thread stuck."""
     if isinstance(value, str) or (
-        isinstance(value, dict) and ("action" in value or "text" in value)
+        isinstance(value, dict)
+        and (isinstance(value.get("action"), str) or isinstance(value.get("text"), str))
     ):
         return value
-    raise ValueError(f"unexpected resume value: {value!r}")
+    return {"invalid": type(value).__name__}
 
 
 async def review_contract(state: State) -> Command[Literal["interpret"]]:
@@ -270,7 +282,18 @@ REVIEW_NODE = {
     "sample": "review_sample",
     "dataset": "review_dataset",
     "paused": "review_paused",
+    "publish": "review_publish",
 }
+STAGE_WORDS = {
+    "contract": "the contract",
+    "sample": "the sample",
+    "dataset": "the finished dataset",
+    "paused": "the paused run",
+    "publish": "publishing",
+    "confirm_publish": "the publishing confirmation",
+    "clarify": "a question",
+}
+BUTTONS = ("approve", "cancel", "generate")
 NEXT_ON_APPROVE = {"contract": "sample", "sample": "scale", "dataset": "export", "paused": "scale"}
 CONTINUE = re.compile(r"\b(continue|carry on|resume|keep going|finish)\b", re.I)
 
@@ -283,11 +306,53 @@ def quick_intent(text: str) -> Intent | None:
         return Intent(kind="cancel")
     m = GENERATE_N.search(text)
     if m:
-        raw = m.group(1).replace(",", "").replace("_", "")
-        try:
-            return Intent(kind="generate", rows=int(float(raw)))
-        except ValueError:
-            return None
+        rows = parse_rows(m.group(1))
+        return None if rows is None else Intent(kind="generate", rows=rows)
+    return None
+
+
+def parse_rows(raw: str) -> int | None:
+    """A row count as typed: "1000", "1,000", "10.000" or "1_000"; None when not a whole number
+    (a "10.000" read as ten would quietly make a dataset a thousand times too small)."""
+    raw = raw.strip().rstrip(".,_")
+    if re.fullmatch(r"-?\d+", raw):
+        return int(raw)
+    if re.fullmatch(r"-?\d{1,3}([.,_])\d{3}(\1\d{3})*", raw):
+        return int(re.sub(r"[.,_]", "", raw))
+    return None
+
+
+def _button_problem(reply: dict[str, Any], stage: str, spec: DatasetSpec) -> str | None:
+    """Why a button's payload cannot be acted on now (None when it can).
+
+    A button carries the step it was shown at (and the contract version): a double click, another
+    tab or an old message must not approve a step the user has not seen.
+    """
+    clicked = reply.get("stage")
+    if clicked is not None and clicked != stage:
+        return (
+            f"That button was for {STAGE_WORDS.get(str(clicked), 'an earlier step')}; the "
+            f"conversation has moved on to {STAGE_WORDS.get(stage, stage)}. Nothing was done."
+        )
+    version = reply.get("version")
+    if version is not None and stage in ("contract", "sample") and version != spec.version:
+        return (
+            f"That button was for contract v{version}, but the contract is now v{spec.version}. "
+            "Nothing was done — look at the latest version and click again."
+        )
+    action = reply.get("action")
+    if stage == "publish":
+        return None  # publishing reads its own actions (publish, done)
+    if action == "retry":
+        return (
+            "There is nothing to retry: the last step finished. I am waiting for your reply on "
+            f"{STAGE_WORDS.get(stage, stage)}."
+        )
+    if action not in BUTTONS:
+        return f"I do not know the action “{str(action)[:40]}”; nothing was changed."
+    rows = reply.get("rows")
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int)):
+        return f"The number of rows must be a whole number; “{str(rows)[:40]}” is not. Nothing was changed."
     return None
 
 
@@ -315,13 +380,26 @@ async def interpret(
     said: list[AnyMessage] = []
     intent: Intent | None
     explicit = True  # a button, or words that need no model
+    if isinstance(reply, dict) and "action" in reply:
+        problem = _button_problem(reply, stage, spec)
+        if problem:
+            return Command(goto=_to(back), update={"messages": [_say(problem)]})
     if stage == "publish":
         return _interpret_publish(state, reply)
     if isinstance(reply, dict) and "action" in reply:
         intent = Intent(kind=reply["action"], rows=reply.get("rows"))
     else:
         text = _reply_text(reply)
+        if text is None:
+            return Command(goto=_to(back), update={"messages": [_say(NOT_TEXT)]})
         said.append(HumanMessage(content=text))
+        asked = GENERATE_N.search(text)
+        if asked and parse_rows(asked.group(1)) is None:
+            msg = _say(
+                f"The size must be a whole number of rows; “{asked.group(1)}” is not. "
+                f"The contract is unchanged (v{spec.version})."
+            )
+            return Command(goto=_to(back), update={"messages": [*said, msg]})
         intent = quick_intent(text)
         if intent is None and stage == "paused" and CONTINUE.search(text):
             intent = Intent(kind="approve")
@@ -336,6 +414,12 @@ async def interpret(
             except LLMBadOutput as exc:
                 return Command(goto=_to(back), update={"messages": [*said, _say(str(exc))]})
     assert intent is not None
+    if intent.kind == "generate" and intent.rows is not None:
+        try:  # an impossible size is said at once, not offered for confirmation
+            check_size(intent.rows, settings.max_rows)
+        except SpecError as exc:
+            msg = _say(f"{exc} The contract is unchanged (v{spec.version}).")
+            return Command(goto=_to(back), update={"messages": [*said, msg]})
     if not explicit and stage in ("sample", "paused") and intent.kind in ("approve", "generate"):
         # A long run starts only on a clear yes: a model's reading of free text is not enough.
         rows = (
@@ -369,8 +453,6 @@ async def interpret(
     if intent.kind == "edit" and intent.rows is not None and not edits:
         edits.append(SpecEdit(op="set_size", number=intent.rows))
     try:
-        if intent.kind == "generate" and intent.rows is not None:
-            check_size(intent.rows, settings.max_rows)
         new = apply_edits(spec, edits, max_rows=settings.max_rows) if edits else spec
     except SpecError as exc:
         msg = _say(f"{exc} The contract is unchanged (v{spec.version}).")
@@ -403,8 +485,9 @@ def _interpret_publish(state: State, reply: Any) -> Command[Any]:
         action = reply["action"]
         target = {k: v for k, v in reply.items() if k != "action"} if action == "publish" else None
     else:
-        text = _reply_text(reply)
-        said.append(HumanMessage(content=text))
+        text = _reply_text(reply) or ""
+        if text:
+            said.append(HumanMessage(content=text))
         target = parse_target(text)
         action = (
             "publish"
@@ -663,7 +746,7 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
     )
 
 
-async def export(state: State) -> Command[Literal["review_publish"]]:
+async def export(state: State) -> Command[Literal["review_publish", "review_dataset"]]:
     settings = get_settings()
     spec = _spec(state)
     owner = state.get("owner")
@@ -678,15 +761,29 @@ async def export(state: State) -> Command[Literal["review_publish"]]:
     }
     metrics["samples"] = state.get("samples_made", 0)
     metrics["refinements"] = state.get("refinements", 0)
-    folder = export_dataset(
-        spec,
-        read_rows(Path(state["run_dir"] or "")),
-        out,
-        model_info=_model_info(),
-        history=state.get("history", []),
-        metrics=metrics,
-    )
-    archive = zip_folder(folder)
+    try:
+        folder = export_dataset(
+            spec,
+            read_rows(Path(state["run_dir"] or "")),
+            out,
+            model_info=_model_info(),
+            history=state.get("history", []),
+            metrics=metrics,
+        )
+        archive = zip_folder(folder)
+    except (
+        OSError
+    ) as exc:  # a full disk, a read-only or missing folder: the rows stay where they are
+        why = (
+            "the disk is full"
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            else f"the disk refused the write ({exc.strerror or type(exc).__name__})"
+        )
+        msg = _say(
+            f"I could not write the dataset folder `{out}`: {why}. The generated rows are kept "
+            f"in `{state.get('run_dir')}`; free some space and approve again."
+        )
+        return Command(goto=_to("review_dataset"), update={"messages": [msg], "stage": "dataset"})
     text = (
         f"Exported **{spec.name}** to `{folder}`.\n\n"
         f"```python\nfrom datasets import load_dataset\nds = load_dataset({str(folder)!r})\n```\n\n"

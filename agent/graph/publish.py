@@ -50,8 +50,10 @@ def parse_target(text: str) -> dict[str, Any] | None:
         private = not re.search(r"\bpublic(ly)?\b", text, re.I)
         return {"target": "hub", "repo_id": repo, "private": private}
     if ARGILLA_RE.search(text):
-        name = re.search(r"\b(?:as|named|called)\s+([\w.-]+)", text, re.I)
-        return {"target": "argilla", "dataset_name": name.group(1) if name else None}
+        name = re.search(r"\b(?:as|named|called)\s+([^\s,;]+)", text, re.I)
+        # the whole word as typed (checked later), less a sentence's closing punctuation
+        raw = re.sub(r"(?<=[A-Za-z0-9])[.,;!]$", "", name.group(1)) if name else None
+        return {"target": "argilla", "dataset_name": raw}
     return None
 
 
@@ -74,13 +76,10 @@ def _columns(folder: Path) -> tuple[int, list[str]]:
 
 
 async def review_publish(state: State) -> Command[Literal["interpret"]]:
+    from agent.graph.nodes import _check_reply
+
     value = interrupt({"kind": "review", "stage": "publish", "export_dir": state.get("export_dir")})
-    if not (
-        isinstance(value, str)
-        or (isinstance(value, dict) and ("action" in value or "text" in value))
-    ):
-        raise ValueError(f"unexpected resume value: {value!r}")
-    return Command(goto="interpret", update={"reply": value, "stage": "publish"})
+    return Command(goto="interpret", update={"reply": _check_reply(value), "stage": "publish"})
 
 
 async def prepare_publish(
@@ -114,7 +113,16 @@ async def prepare_publish(
         if not url or not key:
             msg = "To send to Argilla I need its URL and API key: set them in the chat settings (⚙) or ARGILLA_API_URL / ARGILLA_API_KEY. Nothing was sent."
             return Command(goto="review_publish", update={"messages": [_say(msg)]})
-        target["dataset_name"] = target.get("dataset_name") or spec_name
+        from agent.tools.argilla import ArgillaPushError, validate_dataset_name
+
+        try:
+            target["dataset_name"] = validate_dataset_name(
+                str(target.get("dataset_name") or spec_name)
+            )
+        except ArgillaPushError as exc:
+            return Command(
+                goto="review_publish", update={"messages": [_say(f"{exc} Nothing was sent.")]}
+            )
         target["workspace"] = ctx.argilla_workspace or get_settings().argilla_workspace
         what = f"Argilla at {url} as dataset **{target['dataset_name']}** (workspace {target['workspace'] or 'your default'})"
         extra = ""
@@ -136,7 +144,12 @@ async def confirm_publish(
     said: list[Any] = []
     if isinstance(value, dict) and "action" in value:
         action = value["action"]
-        if value.get("target") not in (None, fingerprint(target)):
+        # A button confirms exactly the target it was shown with; one without that fingerprint (a
+        # stale button of another step, a crafted payload) confirms nothing.
+        if value.get("target") != fingerprint(target) or value.get("stage") not in (
+            None,
+            "confirm_publish",
+        ):
             action = "stale"
     elif isinstance(value, str):
         said.append(HumanMessage(content=value))
@@ -150,8 +163,8 @@ async def confirm_publish(
             if YES.match(value)
             else "no"
         )
-    else:
-        raise ValueError(f"unexpected resume value: {value!r}")
+    else:  # not text, not a button: nothing to confirm (raising would fail again on every Retry)
+        action = "no"
     if action == "approve" and target.get("exists"):
         msg = _say(
             "That repo exists — say **replace** or **add** (as a new config). Nothing was sent."
@@ -162,7 +175,11 @@ async def confirm_publish(
         return Command(
             goto="publish", update={"publish_target": target | {"mode": mode}, "messages": said}
         )
-    why = "That confirmation was for an earlier target." if action == "stale" else "Not confirmed."
+    why = (
+        "That confirmation was for an earlier target (or for another step)."
+        if action == "stale"
+        else "Not confirmed."
+    )
     return Command(
         goto="review_publish", update={"messages": [*said, _say(f"{why} Nothing was sent.")]}
     )

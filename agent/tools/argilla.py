@@ -18,6 +18,7 @@ Record ids are ``f"{dataset_name}-{row_id}"`` (the row's position when it has no
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -38,6 +39,18 @@ class ArgillaPushError(PublishError):
 
 
 CHAT_TERMS = ("persona", "intent", "topic", "source")
+_DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+
+
+def validate_dataset_name(name: str) -> str:
+    """A dataset name Argilla accepts and a person can read: letters, digits, “-”, “_”, “.”; no
+    path parts such as “..”."""
+    name = (name or "").strip()
+    if not _DATASET_NAME.match(name) or ".." in name:
+        raise ArgillaPushError(
+            f"“{name[:60]}” is not a valid Argilla dataset name: use letters, digits, “-”, “_” or “.”."
+        )
+    return name
 
 
 def build_chat_settings(spec: DatasetSpec) -> rg.Settings:
@@ -205,6 +218,7 @@ def push_to_argilla(
         raise ArgillaPushError("The Argilla URL must start with http:// or https://.")
     if not api_key:
         raise ArgillaPushError("An Argilla API key is needed: set ARGILLA_API_KEY or paste one.")
+    dataset_name = validate_dataset_name(dataset_name)
     try:
         client = rg.Argilla(api_url=api_url, api_key=api_key, timeout=30, retries=1)
         ws = _workspace(client, workspace)

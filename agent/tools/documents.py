@@ -19,6 +19,7 @@ MAX_PAGES = 100  # a long PDF is read up to here (the user is told), so time and
 MAX_CHUNKS_PER_FILE = 400
 CHUNK_WORDS = 220
 MIN_CHUNK_WORDS = 20
+DOCUMENT_TAG = re.compile(r"<\s*/?\s*document\b[^>]*>", re.I)
 
 
 class DocumentError(ValueError):
@@ -61,7 +62,9 @@ def read_text(name: str, data: bytes, notes: list[str] | None = None) -> str:
             ) from None
     if not text.strip():
         raise DocumentError(f"“{name}” has no text I can read (a scanned PDF needs OCR first).")
-    return text
+    # Prompts quote a chunk between <document> tags; a document must not close them early and
+    # have the rest of its text read as instructions.
+    return DOCUMENT_TAG.sub(" ", text)
 
 
 def chunk_text(text: str, *, words: int = CHUNK_WORDS) -> list[str]:

@@ -30,7 +30,6 @@ import argilla as rg
 import httpx
 import httpx2
 import pytest
-from huggingface_hub import HfApi, constants
 from langchain_core.messages import BaseMessage
 
 from agent.config import get_settings
@@ -44,7 +43,7 @@ from agent.tools.generate import read_rows
 from tests.conftest import ReviewWorld
 from tests.fakes import ScriptedModel
 from tests.test_chat import BankWorld, pdf_pages
-from tests.test_hub import FakeHub, _http_error
+from tests.test_hub import FakeHub, _http_error, install
 
 OWNER = "alice"
 TID = "alice-thread"
@@ -1010,19 +1009,8 @@ def test_the_catalogue_is_big_enough() -> None:
 
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Hub:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     fake = Hub(tmp_path)
-    for name in (
-        "create_repo",
-        "update_repo_settings",
-        "list_repo_files",
-        "hf_hub_download",
-        "repo_exists",
-        "create_commit",
-    ):
-        method = getattr(fake, name)
-        monkeypatch.setattr(HfApi, name, lambda api, *a, _m=method, **kw: _m(api, *a, **kw))
+    install(fake, monkeypatch)
     return fake
 
 

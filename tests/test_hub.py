@@ -120,23 +120,31 @@ def _http_error(status: int, cls: type[HfHubHTTPError] = HfHubHTTPError) -> HfHu
     return cls(f"{status} error for token {TOKEN}", response=response)
 
 
-@pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
+HUB_CALLS = (
+    "create_repo",
+    "update_repo_settings",
+    "list_repo_files",
+    "hf_hub_download",
+    "repo_exists",
+    "create_commit",
+)
+
+
+def install(fake: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Route every HfApi call `push_to_hub` makes to `fake`; anything else stays offline."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    fake = FakeHub(tmp_path)
-    for name in (
-        "create_repo",
-        "update_repo_settings",
-        "list_repo_files",
-        "hf_hub_download",
-        "repo_exists",
-        "create_commit",
-    ):
+    for name in HUB_CALLS:
         method = getattr(fake, name)
         monkeypatch.setattr(
             HfApi, name, lambda api, *a, _m=method, **kw: _m(api, *a, **kw), raising=True
         )
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
+    fake = FakeHub(tmp_path)
+    install(fake, monkeypatch)
     return fake
 
 

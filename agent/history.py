@@ -15,35 +15,42 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from agent.config import Settings
 
-# The schema Chainlit's SQLAlchemy layer expects (docs.chainlit.io/data-layers/sqlalchemy), with
-# portable types: SQLite and PostgreSQL both accept these statements.
-SCHEMA = [
+# The schema Chainlit's SQLAlchemy layer expects (docs.chainlit.io/data-layers/sqlalchemy), in two
+# dialects: SQLite keeps JSON and lists as text; PostgreSQL gets the documented UUID/JSONB/TEXT[].
+_TABLES = [
     """CREATE TABLE IF NOT EXISTS users (
-        "id" TEXT PRIMARY KEY, "identifier" TEXT NOT NULL UNIQUE, "metadata" TEXT NOT NULL,
+        "id" {uuid} PRIMARY KEY, "identifier" TEXT NOT NULL UNIQUE, "metadata" {json} NOT NULL,
         "createdAt" TEXT)""",
     """CREATE TABLE IF NOT EXISTS threads (
-        "id" TEXT PRIMARY KEY, "createdAt" TEXT, "name" TEXT, "userId" TEXT,
-        "userIdentifier" TEXT, "tags" TEXT, "metadata" TEXT,
+        "id" {uuid} PRIMARY KEY, "createdAt" TEXT, "name" TEXT, "userId" {uuid},
+        "userIdentifier" TEXT, "tags" {list}, "metadata" {json},
         FOREIGN KEY ("userId") REFERENCES users("id") ON DELETE CASCADE)""",
     """CREATE TABLE IF NOT EXISTS steps (
-        "id" TEXT PRIMARY KEY, "name" TEXT NOT NULL, "type" TEXT NOT NULL,
-        "threadId" TEXT NOT NULL, "parentId" TEXT, "streaming" BOOLEAN NOT NULL,
-        "waitForAnswer" BOOLEAN, "isError" BOOLEAN, "metadata" TEXT, "tags" TEXT,
-        "input" TEXT, "output" TEXT, "createdAt" TEXT, "command" TEXT, "modes" TEXT,
-        "start" TEXT, "end" TEXT, "generation" TEXT, "showInput" TEXT, "language" TEXT,
+        "id" {uuid} PRIMARY KEY, "name" TEXT NOT NULL, "type" TEXT NOT NULL,
+        "threadId" {uuid} NOT NULL, "parentId" {uuid}, "streaming" BOOLEAN NOT NULL,
+        "waitForAnswer" BOOLEAN, "isError" BOOLEAN, "metadata" {json}, "tags" {list},
+        "input" TEXT, "output" TEXT, "createdAt" TEXT, "command" TEXT, "modes" {json},
+        "start" TEXT, "end" TEXT, "generation" {json}, "showInput" TEXT, "language" TEXT,
         "indent" INT, "defaultOpen" BOOLEAN, "autoCollapse" BOOLEAN, "icon" TEXT,
         FOREIGN KEY ("threadId") REFERENCES threads("id") ON DELETE CASCADE)""",
     """CREATE TABLE IF NOT EXISTS elements (
-        "id" TEXT PRIMARY KEY, "threadId" TEXT, "type" TEXT, "url" TEXT, "chainlitKey" TEXT,
+        "id" {uuid} PRIMARY KEY, "threadId" {uuid}, "type" TEXT, "url" TEXT, "chainlitKey" TEXT,
         "name" TEXT NOT NULL, "display" TEXT, "objectKey" TEXT, "size" TEXT, "page" INT,
-        "language" TEXT, "forId" TEXT, "mime" TEXT, "props" TEXT, "autoPlay" BOOLEAN,
-        "playerConfig" TEXT,
+        "language" TEXT, "forId" {uuid}, "mime" TEXT, "props" {json}, "autoPlay" BOOLEAN,
+        "playerConfig" {json},
         FOREIGN KEY ("threadId") REFERENCES threads("id") ON DELETE CASCADE)""",
     """CREATE TABLE IF NOT EXISTS feedbacks (
-        "id" TEXT PRIMARY KEY, "forId" TEXT NOT NULL, "threadId" TEXT NOT NULL,
+        "id" {uuid} PRIMARY KEY, "forId" {uuid} NOT NULL, "threadId" {uuid} NOT NULL,
         "value" INT NOT NULL, "comment" TEXT,
         FOREIGN KEY ("threadId") REFERENCES threads("id") ON DELETE CASCADE)""",
 ]
+SQLITE_TYPES = {"uuid": "TEXT", "json": "TEXT", "list": "TEXT"}
+POSTGRES_TYPES = {"uuid": "UUID", "json": "JSONB", "list": "TEXT[]"}
+
+
+def schema(url: str) -> list[str]:
+    types = POSTGRES_TYPES if url.startswith("postgresql") else SQLITE_TYPES
+    return [table.format(**types) for table in _TABLES]
 
 
 def database_url(settings: Settings) -> str:
@@ -63,7 +70,7 @@ async def init_history(settings: Settings) -> str:
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            for statement in SCHEMA:
+            for statement in schema(url):
                 await conn.execute(text(statement))
     finally:
         await engine.dispose()

@@ -19,7 +19,12 @@ from agent.history import REDACTED, data_layer, database_url, init_history
 
 pytestmark = pytest.mark.e2e
 
-BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian's layout: /usr/lib/postgresql/<major>/bin; the newest installed
+BIN = max(
+    Path("/usr/lib/postgresql").glob("*/bin"),
+    default=Path("/nonexistent"),
+    key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+)
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:

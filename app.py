@@ -83,9 +83,11 @@ if _hf_oauth:
     ) -> cl.User | None:
         if provider_id != auth.HF_PROVIDER or not default_user.identifier:
             return None
+        # "hf:" keeps a Hugging Face user apart from a password user who picked the same name.
+        identifier = f"hf:{default_user.identifier}"
         # The token stays in this process's memory: user metadata is stored in the history database.
-        auth.hub_tokens[default_user.identifier] = token
-        return cl.User(identifier=default_user.identifier, metadata={"provider": "huggingface"})
+        auth.hub_tokens[identifier] = token
+        return cl.User(identifier=identifier, metadata={"provider": "huggingface"})
 
     @cl.on_logout
     async def logout(request: Any, response: Any) -> None:

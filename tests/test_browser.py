@@ -446,7 +446,7 @@ def test_sign_in_with_hugging_face(browser: Browser, tmp_path: Path) -> None:
             page.wait_for_selector("#chat-input", timeout=60_000)
             page.screenshot(path=str(SHOTS / "21-hf-signed-in.png"))
             me = page.request.get(app.url + "/user")
-            assert me.ok and me.json()["identifier"] == "carol"
+            assert me.ok and me.json()["identifier"] == "hf:carol"
             say(page, "A dataset of short support emails about late deliveries.")
             ctx.close()
         finally:

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from agent.config import get_settings
-from agent.llm import get_chat_models, resolve_provider, set_provider
+from agent.llm import LLMError, get_chat_models, resolve_provider, set_provider
 from agent.session import Conversation, open_graph
 from agent.spec import SpecError, make_spec
 from agent.tools.documents import load_chunks
@@ -50,6 +50,8 @@ def _bar() -> Progress:
 
 
 def _describe(p: dict[str, Any]) -> str:
+    if p.get("waiting"):
+        return f"paused · {p['waiting']}"
     return (
         f"generating · {p['rows_per_min']:.0f} rows/min · dup {p['duplicates']} · "
         f"retries {p['retries']} · in flight {p.get('in_flight', 0)}/{p.get('concurrency', 0):.0f}"
@@ -237,7 +239,7 @@ def generate(
             text, extra = _first_message(description, spec, out)
             extra.setdefault("task", task)
             folder = asyncio.run(_generate(text, extra, rows, yes))
-    except CliFailure as exc:
+    except (CliFailure, LLMError) as exc:  # LLMError: a run stopped (disk full, server gone)
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:

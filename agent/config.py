@@ -150,7 +150,9 @@ class Settings(BaseSettings):
     # OPENID_PROVIDER_URL itself; elsewhere, register an OAuth app on huggingface.co.
     hf_oauth_client_id: str | None = Field(
         None,
-        validation_alias=AliasChoices("HF_OAUTH_CLIENT_ID", "OAUTH_CLIENT_ID", "hf_oauth_client_id"),
+        validation_alias=AliasChoices(
+            "HF_OAUTH_CLIENT_ID", "OAUTH_CLIENT_ID", "hf_oauth_client_id"
+        ),
     )
     hf_oauth_client_secret: SecretStr | None = Field(
         None,

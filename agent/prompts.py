@@ -48,8 +48,8 @@ GENERATE_SYSTEM = """You write realistic synthetic data for a text-classificatio
 Dataset: {description}
 Write in {language}. Output only the text, no label, no preamble."""
 
-GENERATE_USER = """Write one {length} text ({min_words}-{max_words} words) that clearly belongs to the
-label(s) <label>{labels}</label>.
+GENERATE_USER = """Write one {length} text of {min_words}-{max_words} words that clearly belongs to
+the label(s) <label>{labels}</label>.
 <definitions>
 {definitions}
 </definitions>
@@ -104,7 +104,8 @@ Write the user's next message: a natural follow-up that depends on the assistant
 
 CHAT_ASSISTANT_RULES = """{system_prompt}
 
-Answer style: {answer_style}. Answer length: about {min_words}-{max_words} words. Reply in {language}."""
+Answer style: {answer_style}. Answer length: {length}, about {band_min}-{band_max} words; this time
+aim for {min_words}-{max_words} words. Reply in {language}."""
 
 CHAT_GROUNDING = """
 Answer only from this document; if it does not contain the answer, say so plainly.

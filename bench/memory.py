@@ -3,7 +3,7 @@
 The model answers in-process with no delay (the fixed-delay server's replies, without HTTP, so
 100,000 rows take minutes rather than an hour of HTTP client CPU); everything else is the real
 engine: plan from ids, dedup index, rows streamed to disk. Reports VmRSS, VmHWM (peak) and the
-dedup index's own bytes at each mark.
+size of the dedup index (a temporary SQLite file with a bounded page cache) at each mark.
 
     python -m bench.memory                 # 100,000 rows
     python -m bench.memory --rows 20000
@@ -38,7 +38,9 @@ async def measure(rows: int, marks: tuple[int, ...]) -> list[dict[str, Any]]:
     def on_progress(p: dict[str, Any]) -> None:
         while pending and p["done"] >= pending[0]:
             mark = pending.pop(0)
-            seen.append({"rows": mark, **_status(), "dedup_MB": round(p["dedup_bytes"] / 2**20, 1)})
+            seen.append(
+                {"rows": mark, **_status(), "dedup_file_MB": round(p["dedup_bytes"] / 2**20, 1)}
+            )
             print(seen[-1], flush=True)
 
     folder = Path(tempfile.mkdtemp(prefix="bench-mem-"))

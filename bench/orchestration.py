@@ -46,11 +46,15 @@ def measure(
     out: list[dict[str, Any]] = []
     with fixed_delay(delay) as url:
         for transport in transports:
-            model = ollama_model(url) if transport == "http" else InProcessModel(delay=delay)
             for c in levels:
                 n = rows_at_1 if c == 1 else rows
                 ratios, cpu, checks, peak = [], [], [], 0
                 for _ in range(repeats):
+                    # a fresh client per run: httpx's pooled connections belong to one event
+                    # loop, and each run is its own `asyncio.run`
+                    model = (
+                        ollama_model(url) if transport == "http" else InProcessModel(delay=delay)
+                    )
                     before = server_stats(url)["requests"] if transport == "http" else 0
                     c0 = _cpu()
                     seconds, result = asyncio.run(run_engine(model, n, c))

@@ -27,12 +27,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-
 VOCAB = (
     "order delivery price quality battery screen fabric size colour refund seller package box "
     "warranty cable charger shoe jacket lamp blender kettle camera lens strap zipper sole stitching "
@@ -101,30 +95,109 @@ def reply_for(body: dict[str, Any], knobs: Knobs) -> dict[str, Any] | str:
     return {"reasoning": "fits", "label": picked[0] if picked else ""}
 
 
-def make_app(knobs: Knobs, stats: Stats) -> Starlette:
-    details = {"format": "gguf", "family": "llama", "parameter_size": "8B"}
+class _Connection(asyncio.Protocol):
+    """One client connection: HTTP/1.1 keep-alive, requests answered one at a time, in order."""
 
-    async def tags(_: Request) -> Response:
-        model = {"name": "llama3.1:latest", "model": "llama3.1:latest", "size": 1}
-        return JSONResponse({"models": [{**model, "digest": "0" * 64, "details": details}]})
+    def __init__(self, server: FixedDelayServer) -> None:
+        self.server = server
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+        self.task: asyncio.Task[None] | None = None
 
-    async def show(_: Request) -> Response:
-        return JSONResponse({"modelfile": "", "details": details, "capabilities": ["completion"]})
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server.connections.add(self)
 
-    async def stats_view(_: Request) -> Response:
-        return JSONResponse(stats.__dict__ | {"formats": stats.formats[-5:]})
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        if self.task is not None:
+            self.task.cancel()
 
-    async def chat(request: Request) -> Response:
-        body = await request.json()
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        self._next()
+
+    def _next(self) -> None:
+        if self.task is not None:
+            return
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        lines = self.buf[:end].decode("latin-1").split("\r\n")
+        method, path = lines[0].split(" ")[:2]
+        length = 0
+        for line in lines[1:]:
+            key, _, value = line.partition(":")
+            if key.strip().lower() == "content-length":
+                length = int(value)
+        if len(self.buf) < end + 4 + length:
+            return
+        body, self.buf = self.buf[end + 4 : end + 4 + length], self.buf[end + 4 + length :]
+        self.task = asyncio.get_running_loop().create_task(self._serve(method, path, body))
+
+    async def _serve(self, method: str, path: str, body: bytes) -> None:
+        try:
+            status, kind, payload = await self.server.handle(method, path, body)
+        except Exception as exc:  # a test server: say what broke instead of hanging the client
+            status, kind, payload = 500, "text/plain", repr(exc).encode()
+        head = f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}\r\nContent-Type: {kind}\r\n"
+        head += f"Content-Length: {len(payload)}\r\n\r\n"
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(head.encode() + payload)
+        self.task = None
+        self._next()
+
+
+_REASONS = {200: "OK", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}
+_DETAILS = {"format": "gguf", "family": "llama", "parameter_size": "8B"}
+
+
+class FixedDelayServer:
+    """The server on its own event loop: `serve()` in this thread, or `start()` in a background one.
+
+    `stop()` closes the port and every open connection (the server went away: clients are refused)
+    and `start()` opens the same port again — a restarted model server, for fault tests. Plain
+    asyncio, no web framework: in the benchmarks it shares two cores with the client it measures.
+    """
+
+    def __init__(self, knobs: Knobs, port: int = 0) -> None:
+        self.knobs, self.stats = knobs, Stats()
+        self.sock = _bound_socket(port)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.connections: set[_Connection] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    async def handle(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
+        if path == "/api/chat":
+            return await self._chat(json.loads(body))
+        if path == "/api/tags":
+            model = {"name": "llama3.1:latest", "model": "llama3.1:latest", "size": 1}
+            return _json({"models": [{**model, "digest": "0" * 64, "details": _DETAILS}]})
+        if path == "/api/show":
+            return _json({"modelfile": "", "details": _DETAILS, "capabilities": ["completion"]})
+        if path == "/stats":
+            return _json(self.stats.__dict__ | {"formats": self.stats.formats[-5:]})
+        if path == "/":
+            return 200, "text/plain", b"Ollama is running"
+        return 404, "application/json", b'{"error": "not found"}'
+
+    async def _chat(self, body: dict[str, Any]) -> tuple[int, str, bytes]:
+        knobs, stats = self.knobs, self.stats
         stats.requests += 1
         busy = knobs.capacity and stats.in_flight >= knobs.capacity
         if busy or (knobs.fail_every and stats.requests % knobs.fail_every == 0):
             stats.rejected += 1
-            return JSONResponse({"error": "server busy"}, status_code=503)
+            return 503, "application/json", b'{"error": "server busy"}'
+        if isinstance(body.get("format"), dict):
+            stats.formats.append(json.dumps(body["format"])[:200])
+            del stats.formats[:-5]
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        started = time.perf_counter()
         try:
-            started = time.perf_counter()
             await asyncio.sleep(knobs.delay)
         finally:
             stats.in_flight -= 1
@@ -145,20 +218,60 @@ def make_app(knobs: Knobs, stats: Stats) -> Starlette:
         }
         if not body.get("stream", True):
             done["message"]["content"] = content
-            return JSONResponse(done)
+            return _json(done)
         part = {**head, "message": {"role": "assistant", "content": content}, "done": False}
         lines = json.dumps(part) + "\n" + json.dumps(done) + "\n"
-        return Response(lines, media_type="application/x-ndjson")
+        return 200, "application/x-ndjson", lines.encode()
 
-    return Starlette(
-        routes=[
-            Route("/api/tags", tags),
-            Route("/api/show", show, methods=["POST"]),
-            Route("/api/chat", chat, methods=["POST"]),
-            Route("/stats", stats_view),
-            Route("/", lambda _: Response("Ollama is running")),
-        ]
-    )
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), sock=self.sock)
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        self.connections.clear()
+
+    def serve(self) -> None:
+        """Serve in this thread until killed (the benchmarks' subprocess)."""
+
+        async def forever() -> None:
+            await self._open()
+            await asyncio.Event().wait()
+
+        asyncio.run(forever())
+
+    def start(self) -> None:
+        """Serve from a background thread (again, on the same port, after `stop`)."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+            self._thread.start()
+        if self.sock.fileno() < 0:  # closed by `stop`: bind the same port again
+            self.sock = _bound_socket(self.port)
+        asyncio.run_coroutine_threadsafe(self._open(), self._loop).result(timeout=10)
+
+    def stop(self) -> None:
+        """Close the port and drop every connection; `start` brings it back."""
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
+        self.sock.close()
+
+    def shutdown(self) -> None:
+        self.stop()
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
+            self._loop = None
+
+
+def _json(data: Any) -> tuple[int, str, bytes]:
+    return 200, "application/json", json.dumps(data).encode()
 
 
 def _bound_socket(port: int = 0) -> socket.socket:
@@ -166,31 +279,26 @@ def _bound_socket(port: int = 0) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it
     sock.bind(("127.0.0.1", port))
+    sock.listen(2048)  # connections wait in the backlog until the server runs
     return sock
+
+
+@contextlib.contextmanager
+def running_server(**knobs: Any) -> Iterator[FixedDelayServer]:
+    """A server in a background thread of this process, which a test may stop and start again."""
+    server = FixedDelayServer(Knobs(**knobs))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
 
 
 @contextlib.contextmanager
 def fixed_delay_server(**knobs: Any) -> Iterator[tuple[str, Stats]]:
     """Serve in a thread of this process; yields (base URL, live stats)."""
-    stats = Stats()
-    sock = _bound_socket()
-    config = uvicorn.Config(
-        make_app(Knobs(**knobs), stats), log_level="warning", lifespan="off", backlog=2048
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the fixed-delay server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", stats
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with running_server(**knobs) as server:
+        yield server.url, server.stats
 
 
 def main() -> None:
@@ -201,13 +309,11 @@ def main() -> None:
     parser.add_argument("--fail-every", type=int, default=0)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    sock = _bound_socket(args.port)
-    knobs = Knobs(args.delay, args.pool, args.capacity, args.fail_every)
-    print(f"READY http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(
-        make_app(knobs, Stats()), log_level="warning", lifespan="off", backlog=2048
+    server = FixedDelayServer(
+        Knobs(args.delay, args.pool, args.capacity, args.fail_every), args.port
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    print(f"READY {server.url}", flush=True)
+    server.serve()
 
 
 if __name__ == "__main__":

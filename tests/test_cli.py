@@ -75,3 +75,48 @@ def test_failures_exit_non_zero_with_one_line(fake_model, tmp_path: Path) -> Non
 
     result = runner.invoke(app, ["generate", "-d", "reviews"], input="")
     assert result.exit_code == 1 and "approvals need --yes" in result.stderr
+
+
+def test_a_resumed_run_that_stops_says_why_in_one_line(
+    tmp_path: Path, monkeypatch, settings_env: Path
+) -> None:
+    """`--resume` on a full disk: exit 1 with the engine's sentence, no traceback, rows kept."""
+    import errno
+
+    from agent.spec import make_spec
+    from agent.tools.generate import RowWriter, TextClassification, init_run, read_rows
+    from tests.fixed_delay_server import fixed_delay_server
+
+    spec = make_spec(
+        {
+            "description": "Customer reviews.",
+            "labels": [
+                {"name": "positive", "definition": "Satisfied."},
+                {"name": "negative", "definition": "Unhappy."},
+            ],
+            "size": 30,
+        }
+    )
+    task = TextClassification(spec, 30, seed=1, judge=False)
+    run_dir = tmp_path / "run"
+    init_run(run_dir, {"task": "textcat", "n": 30, **task.meta()})
+    real_write, writes = RowWriter._write, [0]
+
+    def fill_up(self: RowWriter, data: bytes) -> None:
+        writes[0] += 1
+        if writes[0] > 10:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, data)
+
+    monkeypatch.setattr(RowWriter, "_write", fill_up)
+    with fixed_delay_server(delay=0.01) as (url, _):
+        monkeypatch.setenv("LLM_PROVIDER", "ollama")
+        monkeypatch.setenv("OLLAMA_BASE_URL", url)
+        monkeypatch.setenv("JUDGE_FULL_RUN", "false")
+        from agent.config import get_settings
+
+        get_settings.cache_clear()
+        result = runner.invoke(app, ["generate", "--resume", str(run_dir), "--yes"])
+    assert result.exit_code == 1, result.output
+    assert "error: The disk is full" in result.output and "Traceback" not in result.output
+    assert len(list(read_rows(run_dir))) == 10

@@ -6,11 +6,13 @@ struggles, and live progress. Scripted models for the logic; the fixed-delay Oll
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -27,17 +29,19 @@ from agent.spec import make_spec
 from agent.tools.generate import (
     Deduper,
     Permutation,
+    RowWriter,
+    RunStopped,
     TextClassification,
     init_run,
     quotas,
     read_rows,
     run_generation,
 )
-from agent.tools.scheduler import AIMD
+from agent.tools.scheduler import AIMD, ServerGone
 from bench.common import near_dup_rate, ollama_model
 from tests.conftest import VOCAB
 from tests.fakes import ScriptedModel
-from tests.fixed_delay_server import fixed_delay_server
+from tests.fixed_delay_server import fixed_delay_server, running_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = make_spec(
@@ -112,6 +116,73 @@ def test_plan_from_the_row_id_alone_meets_the_quotas_exactly(n: int) -> None:
     assert [again.plan(i) for i in range(min(n, 50))] == [task.plan(i) for i in range(min(n, 50))]
 
 
+def test_topics_tones_clarity_and_length_get_exact_equal_shares_and_lengths_vary_in_the_band() -> (
+    None
+):
+    n = 40
+    task = TextClassification(SPEC, n, seed=5, judge=False)
+    plans = [task.plan(i) for i in range(n)]
+    for attribute, targets in task.attribute_targets().items():
+        got = Counter(task.attributes(p)[attribute] for p in plans)
+        assert got == Counter(targets) and sum(targets.values()) == n, attribute
+    assert Counter(p.topic for p in plans) == {"shoes": 20, "phones": 20}
+    words = Counter(p.words for p in plans)
+    assert sorted(words) == [(10, 20), (20, 30), (30, 40)]  # the short band, cut in three
+    assert sorted(words.values()) == [13, 13, 14]
+    assert [TextClassification(SPEC, n, seed=5, judge=False).plan(i) for i in range(n)] == plans
+
+
+async def test_every_row_is_asked_for_its_own_length_and_progress_counts_each_attribute(
+    tmp_path: Path,
+) -> None:
+    model = generator()
+    result = await run_generation(SPEC, 30, tmp_path / "run", generator=model, judge=None)
+    asked = Counter(
+        re.search(r"text of (\d+-\d+) words", str(msgs[-1].content)).group(1)  # type: ignore[union-attr]
+        for _, msgs in model.calls
+    )
+    assert asked == {"10-20": 10, "20-30": 10, "30-40": 10}
+    rows = assert_complete(tmp_path / "run", 30)
+    assert Counter(r["length"] for r in rows) == {
+        "short 10-20 words": 10,
+        "short 20-30 words": 10,
+        "short 30-40 words": 10,
+    }
+    attributes = result.progress["attributes"]
+    assert set(attributes) == {"topic", "tone", "clarity", "length"}
+    assert all(done == target for a in attributes.values() for done, target in a.values())
+    assert attributes["topic"] == {"shoes": [15, 15], "phones": [15, 15]}
+
+
+def test_chat_personas_topics_and_answer_lengths_get_exact_equal_shares() -> None:
+    from agent.tools.chat_task import Conversations
+
+    chat = make_spec(
+        {
+            "task": "chat",
+            "description": "A bank's support assistant.",
+            "size": 24,
+            "style": {"topics": ["cards", "loans", "fees"]},
+            "chat": {
+                "system_prompt": "You are a bank's support assistant.",
+                "personas": ["student", "retiree"],
+                "intents": ["complain", "ask", "cancel", "open"],
+                "answer_length": "medium",
+            },
+        }
+    )
+    task = Conversations(chat, 24, seed=1, judge=False)
+    plans = [task.plan(i) for i in range(24)]
+    assert Counter(p.intent for p in plans) == dict.fromkeys(
+        ["complain", "ask", "cancel", "open"], 6
+    )
+    assert Counter(p.persona for p in plans) == {"student": 12, "retiree": 12}
+    assert Counter(p.topic for p in plans) == {"cards": 8, "loans": 8, "fees": 8}
+    assert Counter(p.words for p in plans) == {(40, 67): 8, (67, 93): 8, (93, 120): 8}
+    system = task._assistant_system(plans[0])
+    assert "about 40-120 words" in system and f"{plans[0].words[0]}-{plans[0].words[1]}" in system
+
+
 # --- quotas under failures -----------------------------------------------------------------------
 
 
@@ -164,7 +235,8 @@ def test_deduper_catches_exact_and_near_copies_but_not_different_texts() -> None
     for i in range(5000):  # past the merge into the sorted arrays
         d.add(words(f"fill-{i}", 20))
     assert d.check_and_add(base + " refund") == "near"
-    assert d.nbytes() < 5100 * 1000  # compact: well under 1 KB a row
+    assert d.nbytes() < 5100 * 1000  # compact: well under 1 KB a row, in a temporary file
+    d.close()
 
 
 async def test_planted_near_duplicates_are_replaced_and_counted(tmp_path: Path) -> None:
@@ -272,6 +344,137 @@ def test_kill_9_of_a_real_run_then_resume_loses_and_doubles_nothing(tmp_path: Pa
     assert all({r["row_id"]: r for r in rows}[i] == row for i, row in before.items())
     assert Counter(r["label"] for r in rows) == Counter(quotas(SPEC.mix, n))
     assert Path(done.stdout.strip().splitlines()[-1]) == (tmp_path / "out").resolve()
+
+
+# --- faults: the model server goes away, the disk fills up -------------------------------------
+
+
+async def _when(condition: Any) -> None:
+    for _ in range(1500):  # 30 s at most: the condition is on disk or in a list, not an event
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("timed out waiting")
+
+
+async def test_a_model_server_restart_mid_run_pauses_with_a_message_and_the_run_continues(
+    tmp_path: Path,
+) -> None:
+    run_dir, seen = tmp_path / "run", []
+    with running_server(delay=0.02) as server:
+
+        async def restart() -> None:
+            await _when(lambda: len(list(read_rows(run_dir))) >= 20)
+            await asyncio.to_thread(server.stop)  # refused connections from now on
+            await _when(lambda: any(p.get("waiting") for p in seen))
+            await asyncio.sleep(1.0)  # down for a while: several retry rounds
+            await asyncio.to_thread(server.start)  # same port, back
+
+        restarting = asyncio.create_task(restart())
+        result = await run_generation(
+            SPEC,
+            120,
+            run_dir,
+            generator=ollama_model(server.url),
+            judge=None,
+            concurrency=4,
+            on_progress=seen.append,
+            tick=0.05,
+        )
+        await restarting
+    waiting = [p for p in seen if p["waiting"]]
+    assert waiting and "not answering" in waiting[0]["waiting"]
+    assert 20 <= waiting[0]["done"] < 120  # it waited mid-run …
+    assert result.complete and seen[-1]["waiting"] is None  # … and finished once it was back
+    assert result.progress["discarded"] == 0 and result.progress["failed"] == 0  # no budget spent
+    assert_complete(run_dir, 120)
+
+
+async def test_a_server_gone_for_longer_than_the_wait_stops_the_run_which_resumes_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SERVER_WAIT_S", "0.5")
+    get_settings.cache_clear()
+    run_dir = tmp_path / "run"
+    with running_server(delay=0.02) as server:
+
+        async def stop() -> None:
+            await _when(lambda: len(list(read_rows(run_dir))) >= 20)
+            await asyncio.to_thread(server.stop)
+
+        stopping = asyncio.create_task(stop())
+        with pytest.raises(ServerGone) as gone:
+            await run_generation(
+                SPEC, 120, run_dir, generator=ollama_model(server.url), judge=None, concurrency=4
+            )
+        await stopping
+        kept = list(read_rows(run_dir))
+        assert f"{len(kept)} of 120 rows are saved" in str(gone.value)
+        assert str(gone.value).startswith("The model server is not answering (waited 1 s)")
+        await asyncio.to_thread(server.start)
+        result = await run_generation(
+            SPEC, 120, run_dir, generator=ollama_model(server.url), judge=None, concurrency=4
+        )
+    assert result.complete
+    rows = assert_complete(run_dir, 120)
+    assert rows[: len(kept)] == kept
+
+
+async def test_a_full_disk_stops_the_run_with_one_sentence_and_resume_completes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir, real_write, writes = tmp_path / "run", RowWriter._write, [0]
+
+    def fill_up(self: RowWriter, data: bytes) -> None:
+        writes[0] += 1
+        if writes[0] <= 15:
+            return real_write(self, data)
+        real_write(self, data[: len(data) // 2])  # half a row reaches the disk, then it is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(RowWriter, "_write", fill_up)
+    with pytest.raises(RunStopped) as full:
+        await run_generation(SPEC, 40, run_dir, generator=generator(), judge=None, concurrency=4)
+    message = str(full.value)
+    assert message.startswith("The disk is full") and "15 of 40 rows are saved" in message
+    raw = (run_dir / "rows.jsonl").read_text(encoding="utf-8")
+    assert raw.endswith("\n") and len(raw.splitlines()) == 15  # no half row left behind
+    state = json.loads((run_dir / "state.json").read_text(encoding="utf-8"))
+    assert state["done"] == 15  # counted once written, not before
+
+    monkeypatch.setattr(RowWriter, "_write", real_write)  # space freed
+    result = await run_generation(SPEC, 40, run_dir, generator=generator(), judge=None)
+    assert result.complete
+    assert_complete(run_dir, 40)
+
+
+def test_the_chat_and_the_cli_show_that_the_run_waits_for_the_server() -> None:
+    import app
+    from agent import cli
+
+    waiting = "The model server is not answering; waiting for it to come back…"
+    p = {"done": 3, "total": 10, "rows_per_min": 5.0, "eta_s": 84, "duplicates": 0, "retries": 0}
+    assert waiting not in app._progress_text(p) + cli._describe(p)
+    p["waiting"] = waiting
+    assert waiting in app._progress_text(p) and "3 / 10" in app._progress_text(p)
+    assert waiting in cli._describe(p)
+
+
+async def test_a_full_temporary_disk_under_the_dedup_index_stops_the_run_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_add, adds = Deduper._add, [0]
+
+    def fill_up(self: Deduper, *args: Any) -> None:
+        adds[0] += 1
+        if adds[0] > 8:
+            raise sqlite3.OperationalError("database or disk is full")
+        real_add(self, *args)
+
+    monkeypatch.setattr(Deduper, "_add", fill_up)
+    with pytest.raises(RunStopped, match=r"^The disk is full: the run stopped; 8 of 20 rows"):
+        await run_generation(SPEC, 20, tmp_path / "run", generator=generator(), judge=None)
+    assert len(list(read_rows(tmp_path / "run"))) == 8
 
 
 # --- adaptive concurrency ------------------------------------------------------------------------

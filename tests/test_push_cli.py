@@ -24,7 +24,9 @@ def test_push_asks_then_sends_the_folder(fake: FakeHub, tmp_path: Path, monkeypa
     assert "4 rows, columns text, label" in result.stderr
     assert fake.calls == []
 
-    result = runner.invoke(app, ["push", str(folder), "--hub", "my-org/reviews", "--public", "--yes"])
+    result = runner.invoke(
+        app, ["push", str(folder), "--hub", "my-org/reviews", "--public", "--yes"]
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "https://huggingface.co/datasets/my-org/reviews"
     create = dict(fake.calls)["create_repo"]

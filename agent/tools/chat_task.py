@@ -1,7 +1,7 @@
 """Chat/SFT conversations as a row task for the generation engine.
 
-Each conversation is planned from its id (persona, intent, topic, and a document chunk when
-grounded). User turns are written by the model from those attributes (follow-ups from the
+Each conversation is planned from its id (intent, persona, topic and answer length — each with
+exact equal shares — and a document chunk when grounded). User turns are written by the model from those attributes (follow-ups from the
 conversation so far); assistant turns are ordinary chat completions under the contract's system
 prompt — no pre-query templates, so it works through Ollama's chat API. A judge rates each
 conversation (reasons first) for following the system prompt, helpfulness, grounding and realism.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,7 @@ from agent import prompts
 from agent.llm import LLMBadOutput, as_messages
 from agent.schemas import ChatJudgement, UserTurn
 from agent.spec import LENGTH_BANDS, DatasetSpec
-from agent.tools.generate import Caller, Permutation, quotas
+from agent.tools.generate import Caller, Permutation, Spread, even, length_bands
 
 DEFAULT = "general"
 
@@ -33,6 +32,8 @@ class ChatPlan:
     intent: str
     topic: str
     chunk: int | None
+    answer_length: str
+    words: tuple[int, int]
 
 
 def render_conversation(messages: list[dict[str, str]], *, limit: int = 1500) -> str:
@@ -84,13 +85,14 @@ class Conversations:
         if self.chat.grounded and not self.chunks:
             raise ValueError("This contract is grounded in documents, but none are attached.")
         self.intents = self.chat.intents or [DEFAULT]
-        self._targets = quotas({i: 1 / len(self.intents) for i in self.intents}, n)
-        self._bounds: list[int] = []
-        total = 0
-        for name in self.intents:
-            total += self._targets[name]
-            self._bounds.append(total)
-        self._perm = Permutation(n, seed)
+        self._intents = Spread(even(self.intents), n, seed)
+        self._perm = Permutation(n, seed)  # the intents' permutation: chunks cycle within each
+        self._words = length_bands(self.chat.answer_length)
+        self._spreads = {
+            "persona": Spread(even(self.chat.personas or ["customer"]), n, f"{seed}/persona"),
+            "topic": Spread(even(self.spec.style.topics or [DEFAULT]), n, f"{seed}/topic"),
+            "answer_length": Spread(even(list(self._words)), n, f"{seed}/answer_length"),
+        }
 
     def meta(self) -> dict[str, Any]:
         spec = self.spec.model_dump(mode="json")
@@ -105,34 +107,45 @@ class Conversations:
         }
 
     def plan(self, row_id: int) -> ChatPlan:
-        slot = self._perm(row_id)
-        intent = next(name for name, b in zip(self.intents, self._bounds, strict=True) if slot < b)
-        rng = random.Random(self.seed * 1_000_003 + row_id)
-        chunk = (slot % len(self.chunks)) if self.chat.grounded and self.chunks else None
+        a = {k: spread(row_id) for k, spread in self._spreads.items()}
+        chunk = None
+        if self.chat.grounded and self.chunks:  # each chunk as often as the others, in every intent
+            chunk = self._perm(row_id) % len(self.chunks)
         return ChatPlan(
             row_id=row_id,
-            persona=rng.choice(self.chat.personas or ["customer"]),
-            intent=intent,
-            topic=rng.choice(self.spec.style.topics or [DEFAULT]),
+            persona=a["persona"],
+            intent=self._intents(row_id),
+            topic=a["topic"],
             chunk=chunk,
+            answer_length=a["answer_length"],
+            words=self._words[a["answer_length"]],
         )
 
     def quota_key(self, plan: ChatPlan) -> str:
         return plan.intent
 
     def quota_targets(self) -> dict[str, int]:
-        return dict(self._targets)
+        return dict(self._intents.targets)
+
+    def attributes(self, plan: ChatPlan) -> dict[str, str]:
+        return {"persona": plan.persona, "topic": plan.topic, "answer_length": plan.answer_length}
+
+    def attribute_targets(self) -> dict[str, dict[str, int]]:
+        return {k: dict(spread.targets) for k, spread in self._spreads.items()}
 
     def _document(self, plan: ChatPlan) -> str | None:
         return self.chunks[plan.chunk]["text"] if plan.chunk is not None else None
 
     def _assistant_system(self, plan: ChatPlan) -> str:
-        lo, hi = LENGTH_BANDS[self.chat.answer_length]
+        band = self.chat.answer_length
         text = prompts.CHAT_ASSISTANT_RULES.format(
             system_prompt=self.chat.system_prompt,
             answer_style=self.chat.answer_style,
-            min_words=lo,
-            max_words=hi,
+            length=band,
+            band_min=LENGTH_BANDS[band][0],
+            band_max=LENGTH_BANDS[band][1],
+            min_words=plan.words[0],
+            max_words=plan.words[1],
             language=self.spec.language,
         )
         doc = self._document(plan)
@@ -199,6 +212,7 @@ class Conversations:
             "persona": plan.persona,
             "intent": plan.intent,
             "topic": plan.topic,
+            "answer_length": plan.answer_length,
         }
         if plan.chunk is not None:
             row["source"] = self.chunks[plan.chunk]["source"]

@@ -17,12 +17,15 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import errno
 import hashlib
+import itertools
 import json
 import math
 import os
 import random
 import re
+import sqlite3
 import time
 import uuid
 from collections import deque
@@ -39,10 +42,10 @@ from pydantic import BaseModel
 
 from agent import prompts
 from agent.config import get_settings
-from agent.llm import LLMBadOutput, as_messages
+from agent.llm import LLMBadOutput, LLMError, as_messages
 from agent.schemas import GeneratedText, relabel_schema
 from agent.spec import LENGTH_BANDS, DatasetSpec
-from agent.tools.scheduler import CallRole, Scheduler
+from agent.tools.scheduler import CallRole, Scheduler, ServerGone
 
 ROWS_FILE = "rows.jsonl"
 META_FILE = "run.json"
@@ -67,7 +70,7 @@ def quotas(mix: dict[str, float], n: int) -> dict[str, int]:
 class Permutation:
     """A seeded bijection of range(n) in O(1) memory: a 4-round Feistel network with cycle walking."""
 
-    def __init__(self, n: int, seed: int) -> None:
+    def __init__(self, n: int, seed: int | str) -> None:
         self.n = n
         self.half = max(1, math.ceil(math.log2(max(n, 2)) / 2))
         self.mask = (1 << self.half) - 1
@@ -91,6 +94,33 @@ class Permutation:
                 return x
 
 
+class Spread:
+    """Exact shares of one attribute over n rows, from the row id alone (as for the labels): a
+    seeded permutation of the ids, cut into one run per value as long as the value's quota."""
+
+    def __init__(self, mix: dict[str, float], n: int, seed: int | str) -> None:
+        self.targets = quotas(mix, n)
+        self._names = list(self.targets)
+        self._bounds = list(itertools.accumulate(self.targets.values()))
+        self._perm = Permutation(n, seed)
+
+    def __call__(self, row_id: int) -> str:
+        return self._names[bisect.bisect_right(self._bounds, self._perm(row_id))]
+
+
+def even(values: Sequence[str]) -> dict[str, float]:
+    """Equal shares for each distinct value (the contract lists topics, tones… without shares)."""
+    return dict.fromkeys(values, 1.0)
+
+
+def length_bands(band: str, parts: int = 3) -> dict[str, tuple[int, int]]:
+    """The contract's length band cut into `parts` sub-bands of words, each sampled per row, so
+    texts spread over the band instead of all landing on one length."""
+    lo, hi = LENGTH_BANDS[band]
+    edges = [lo + round(k * (hi - lo) / parts) for k in range(parts + 1)]
+    return {f"{band} {a}-{b} words": (a, b) for a, b in itertools.pairwise(edges)}
+
+
 # --- dedup -------------------------------------------------------------------------------------
 
 
@@ -101,26 +131,37 @@ def _norm(text: str) -> str:
 class Deduper:
     """Exact and near-duplicate detection: MinHash (datasketch) over word 3-shingles, LSH banding.
 
-    Kept compact because it is the one structure that grows with the run: a signature is 64 uint32
-    values (256 B) in one numpy array, and 10 bands of 6 values are hashed to one uint64 each, kept in
-    a sorted array (merged from a small dict every 2,048 rows) — about 400 B a row, where datasketch's
-    MinHashLSH took ~3 KB. Band matches are candidates only; a duplicate is a candidate whose
-    estimated Jaccard similarity reaches the threshold (exact copies estimate 1.0).
+    The one structure that grows with the run, so it lives in SQLite rather than in Python objects:
+    a private temporary database (deleted when closed) whose page cache is bounded, so memory stays
+    flat however many rows a run makes (about 450 B a row go to a temporary file instead). A
+    signature is 64 uint32 values; 10 bands of 6 values are hashed to one 64-bit key each. Band
+    matches are candidates only; a duplicate is a candidate whose estimated Jaccard similarity
+    reaches the threshold (exact copies, after case and punctuation are dropped, estimate 1.0).
     """
 
-    BANDS, ROWS, MERGE_EVERY = 10, 6, 2048
+    BANDS, ROWS, CACHE_KB, COMMIT_EVERY = 10, 6, 8192, 4096
 
     def __init__(self, threshold: float = 0.9, num_perm: int = 64) -> None:
         self.threshold = threshold
         proto = MinHash(num_perm=num_perm, seed=1)
         self._perm, self._scheme = proto.permutations, proto.scheme
         self.num_perm = num_perm
-        self._sigs = np.zeros((256, num_perm), dtype=np.uint32)
-        self.size = 0
-        self._keys = np.zeros(0, dtype=np.uint64)
-        self._ids = np.zeros(0, dtype=np.int32)
-        self._recent: dict[int, list[int]] = {}
+        self.size = self._nbytes = 0
         self._salt = np.arange(1, self.BANDS + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        # "" = a private on-disk temporary database: pages beyond the cache spill to a file
+        self._db = sqlite3.connect("", check_same_thread=False)
+        self._db.executescript(
+            f"""
+            PRAGMA cache_size = -{self.CACHE_KB};
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE sig (id INTEGER PRIMARY KEY, h BLOB NOT NULL);
+            CREATE TABLE band (k INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (k, id))
+                WITHOUT ROWID;
+            """
+        )
+        ask = ",".join("?" * self.BANDS)
+        self._select = f"SELECT h FROM sig WHERE id IN (SELECT id FROM band WHERE k IN ({ask}))"
 
     def signature(self, text: str) -> np.ndarray:
         words = _norm(text).split()
@@ -135,69 +176,56 @@ class Deduper:
         for j in range(self.ROWS):
             h = (h ^ bands[:, j]) * np.uint64(0x100000001B3)
             h ^= h >> np.uint64(31)
-        return [int(x) for x in h]
+        return h.view(np.int64).tolist()  # SQLite integers are signed 64-bit
 
-    def _candidates(self, keys: list[int]) -> set[int]:
-        found: set[int] = set()
-        if len(self._keys):
-            arr = np.array(keys, dtype=np.uint64)
-            lo = np.searchsorted(self._keys, arr, side="left")
-            hi = np.searchsorted(self._keys, arr, side="right")
-            for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
-                found.update(self._ids[a:b].tolist())
-        for k in keys:
-            found.update(self._recent.get(k, ()))
-        return found
+    def _best(self, sig: np.ndarray, keys: list[int]) -> float:
+        blobs = self._db.execute(self._select, keys).fetchall()
+        if not blobs:
+            return 0.0
+        kept = np.frombuffer(b"".join(b for (b,) in blobs), dtype=np.uint32).reshape(
+            -1, self.num_perm
+        )
+        return float((kept == sig).mean(axis=1).max())
 
     def similarity(self, text: str) -> float:
         """The highest estimated Jaccard similarity to a kept text among the LSH candidates."""
         sig = self.signature(text)
-        cands = self._candidates(self._bands(sig))
-        if not cands:
-            return 0.0
-        sims = (self._sigs[sorted(cands)] == sig).mean(axis=1)
-        return float(sims.max())
+        return self._best(sig, self._bands(sig))
 
     def add(self, text: str) -> None:
-        self._add(self.signature(text))
+        sig = self.signature(text)
+        self._add(sig, self._bands(sig))
 
-    def _add(self, sig: np.ndarray) -> None:
-        if self.size == len(self._sigs):
-            grown = np.zeros((len(self._sigs) * 2, self.num_perm), dtype=np.uint32)
-            grown[: self.size] = self._sigs[: self.size]
-            self._sigs = grown
-        self._sigs[self.size] = sig
-        for k in self._bands(sig):
-            self._recent.setdefault(k, []).append(self.size)
+    def _add(self, sig: np.ndarray, keys: list[int]) -> None:
+        db, i = self._db, self.size
+        db.execute("INSERT INTO sig VALUES (?, ?)", (i, sig.tobytes()))
+        db.executemany("INSERT OR IGNORE INTO band VALUES (?, ?)", [(k, i) for k in keys])
         self.size += 1
-        if self.size % self.MERGE_EVERY == 0:
-            self._merge()
-
-    def _merge(self) -> None:
-        items = [(k, i) for k, ids in self._recent.items() for i in ids]
-        keys = np.concatenate([self._keys, np.array([k for k, _ in items], dtype=np.uint64)])
-        ids = np.concatenate([self._ids, np.array([i for _, i in items], dtype=np.int32)])
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._ids = keys[order], ids[order]
-        self._recent = {}
+        if self.size % self.COMMIT_EVERY == 0:
+            db.commit()  # no sync (journal and sync off): only ends the open transaction
 
     def check_and_add(self, text: str, key: str = "") -> str | None:
         """None when new (and remembered); else "exact" or "near". (`key` is kept for callers.)"""
         sig = self.signature(text)
-        cands = self._candidates(self._bands(sig))
-        if cands:
-            best = float((self._sigs[sorted(cands)] == sig).mean(axis=1).max())
-            if best >= 1.0:
-                return "exact"
-            if best >= self.threshold:
-                return "near"
-        self._add(sig)
+        keys = self._bands(sig)
+        best = self._best(sig, keys)
+        if best >= 1.0:
+            return "exact"
+        if best >= self.threshold:
+            return "near"
+        self._add(sig, keys)
         return None
 
     def nbytes(self) -> int:
-        """Bytes held by the index (arrays exactly, the small recent dict approximately)."""
-        recent = sum(90 + 36 * len(v) for v in self._recent.values())
-        return self._sigs.nbytes + self._keys.nbytes + self._ids.nbytes + recent
+        """Bytes of the index (in its temporary file and page cache; memory is the cache at most)."""
+        with contextlib.suppress(sqlite3.ProgrammingError):  # closed: the last size known
+            pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+            self._nbytes = int(pages * self._db.execute("PRAGMA page_size").fetchone()[0])
+        return self._nbytes
+
+    def close(self) -> None:
+        self.nbytes()
+        self._db.close()
 
 
 # --- the task interface --------------------------------------------------------------------------
@@ -231,6 +259,14 @@ class RowTask(Protocol, Generic[P]):
 
     def quota_targets(self) -> dict[str, int]: ...
 
+    def attributes(self, plan: P) -> dict[str, str]:
+        """The plan's sampled attributes (topic, tone, length…), counted like the label quotas."""
+        ...
+
+    def attribute_targets(self) -> dict[str, dict[str, int]]:
+        """Exact rows per value of each attribute: {"topic": {"shoes": 20, …}, …}."""
+        ...
+
     async def draft(self, plan: P, attempt: int, llm: Caller) -> dict[str, Any] | None:
         """A row for the plan, or None when the reply was unusable (the engine tries again)."""
         ...
@@ -250,6 +286,7 @@ class TextcatPlan:
     tone: str
     clarity: str
     length: str
+    words: tuple[int, int]
 
 
 def _definitions(spec: DatasetSpec) -> str:
@@ -261,19 +298,25 @@ def _valid_text(text: str) -> bool:
 
 
 class TextClassification:
-    """Text classification: the label comes from the quota (a seeded permutation of row ids),
-    the topic, tone and clarity are sampled per row; the judge relabels blind when enabled."""
+    """Text classification: the label comes from the quota (a seeded permutation of row ids); the
+    topic, tone, clarity and a length sub-band are spread the same way, each with exact equal
+    shares; the judge relabels blind when enabled."""
 
     kind = "textcat"
 
     def __init__(self, spec: DatasetSpec, n: int, seed: int, *, judge: bool) -> None:
         self.spec, self.n, self.seed, self.judge = spec, n, seed, judge
-        targets = quotas(spec.mix, n)
-        self._targets = targets
-        self._names = list(targets)
-        self._bounds = list(np.cumsum([targets[k] for k in self._names]).tolist())
-        self._perm = Permutation(n, seed)
-        self._band = LENGTH_BANDS[spec.style.length]
+        self._labels = Spread(spec.mix, n, seed)
+        style = spec.style
+        self._words = length_bands(style.length)
+        self._spreads = {
+            "topic": Spread(even(style.topics or DEFAULT_TOPICS), n, f"{seed}/topic"),
+            "tone": Spread(even(style.tones or ["neutral"]), n, f"{seed}/tone"),
+            "clarity": Spread(even(style.clarity or ["clear"]), n, f"{seed}/clarity"),
+            "length": Spread(even(list(self._words)), n, f"{seed}/length"),
+        }
+        # built once: a new class per row would miss the structured-call cache every time
+        self._relabel = relabel_schema(spec.label_names, multi=spec.multi_label)
 
     def meta(self) -> dict[str, Any]:
         spec = self.spec.model_dump(mode="json")
@@ -286,36 +329,50 @@ class TextClassification:
         }
 
     def plan(self, row_id: int) -> TextcatPlan:
-        primary = self._names[bisect.bisect_right(self._bounds, self._perm(row_id))]
-        rng = random.Random(self.seed * 1_000_003 + row_id)
-        names, style = self.spec.label_names, self.spec.style
+        primary = self._labels(row_id)
+        names = self.spec.label_names
         labels: tuple[str, ...] = (primary,)
-        if self.spec.multi_label and len(names) > 2 and rng.random() < 0.3:
-            extra = rng.choice([x for x in names if x != primary])
-            labels = tuple(x for x in names if x in (primary, extra))
+        if self.spec.multi_label and len(names) > 2:
+            rng = random.Random(self.seed * 1_000_003 + row_id)
+            if rng.random() < 0.3:
+                extra = rng.choice([x for x in names if x != primary])
+                labels = tuple(x for x in names if x in (primary, extra))
+        a = {k: spread(row_id) for k, spread in self._spreads.items()}
         return TextcatPlan(
             row_id=row_id,
             labels=labels,
-            topic=rng.choice(style.topics or DEFAULT_TOPICS),
-            tone=rng.choice(style.tones or ["neutral"]),
-            clarity=rng.choice(style.clarity or ["clear"]),
-            length=style.length,
+            topic=a["topic"],
+            tone=a["tone"],
+            clarity=a["clarity"],
+            length=a["length"],
+            words=self._words[a["length"]],
         )
 
     def quota_key(self, plan: TextcatPlan) -> str:
         return plan.labels[0]
 
     def quota_targets(self) -> dict[str, int]:
-        return dict(self._targets)
+        return dict(self._labels.targets)
+
+    def attributes(self, plan: TextcatPlan) -> dict[str, str]:
+        return {
+            "topic": plan.topic,
+            "tone": plan.tone,
+            "clarity": plan.clarity,
+            "length": plan.length,
+        }
+
+    def attribute_targets(self) -> dict[str, dict[str, int]]:
+        return {k: dict(spread.targets) for k, spread in self._spreads.items()}
 
     async def draft(self, plan: TextcatPlan, attempt: int, llm: Caller) -> dict[str, Any] | None:
         spec = self.spec
         msgs = as_messages(
             prompts.GENERATE_SYSTEM.format(description=spec.description, language=spec.language),
             prompts.GENERATE_USER.format(
-                length=plan.length,
-                min_words=self._band[0],
-                max_words=self._band[1],
+                length=self.spec.style.length,
+                min_words=plan.words[0],
+                max_words=plan.words[1],
                 labels=", ".join(plan.labels),
                 definitions="\n".join(f"- {x}: {spec.definition(x)}" for x in plan.labels),
                 topic=plan.topic,
@@ -353,8 +410,7 @@ class TextClassification:
         verdict: list[str] | None
         try:
             # the label set as an enum: constrained decoding can only name a listed label
-            schema = relabel_schema(spec.label_names, multi=spec.multi_label)
-            verdict_obj: Any = await llm.structured("judge", schema, msgs)
+            verdict_obj: Any = await llm.structured("judge", self._relabel, msgs)
             if spec.multi_label:
                 got = [str(x).strip().lower() for x in verdict_obj.labels]
             else:
@@ -399,8 +455,12 @@ def load_run(run_dir: Path) -> dict[str, Any]:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no stray temporary file
+        raise
 
 
 def init_run(run_dir: Path, meta: dict[str, Any]) -> None:
@@ -413,6 +473,47 @@ def init_run(run_dir: Path, meta: dict[str, Any]) -> None:
         raise ValueError(f"{run_dir} holds a different run; use a new folder.")
     if not old:
         _write_json(run_dir / META_FILE, meta)
+
+
+class RunStopped(LLMError):
+    """The run stopped for a cause outside the model and the rows, such as a full disk.
+
+    The message is one sentence for the user; every row made so far is saved and a resume finishes
+    the run. An `LLMError`, so the chat shows it with its Retry button (which resumes the run).
+    """
+
+
+class RowWriter:
+    """Appends rows to rows.jsonl a whole line at a time: a write that fails part-way (a full disk)
+    is cut back off, so the file never holds half a row and a row is counted only once written."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = Path(path).open("ab", buffering=0)
+        self.size = self._fh.seek(0, os.SEEK_END)
+
+    def append(self, row: dict[str, Any]) -> None:
+        data = (json.dumps(row, ensure_ascii=False) + "\n").encode()
+        try:
+            self._write(data)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fh.fileno(), self.size)
+            raise
+        self.size += len(data)
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = self._fh.write(view)
+            if not written:
+                raise OSError(errno.EIO, "the row could not be written")
+            view = view[written:]
+
+    def sync(self) -> None:
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
 
 
 def cut_torn_tail(path: Path) -> int:
@@ -459,8 +560,10 @@ class Progress:
     in_flight: int = 0
     dedup_bytes: int = 0
     quotas: dict[str, list[int]] = field(default_factory=dict)
+    attributes: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     run_dir: str = ""
     stopped: str | None = None
+    waiting: str | None = None  # the model server is not answering: the run waits for it
     started: float = field(default_factory=time.monotonic)
 
     def as_dict(self) -> dict[str, Any]:
@@ -484,8 +587,12 @@ class Progress:
             "in_flight": self.in_flight,
             "dedup_bytes": self.dedup_bytes,
             "quotas": {k: list(v) for k, v in self.quotas.items()},
+            "attributes": {
+                a: {k: list(v) for k, v in vals.items()} for a, vals in self.attributes.items()
+            },
             "run_dir": self.run_dir,
             "stopped": self.stopped,
+            "waiting": self.waiting,
         }
 
 
@@ -526,6 +633,17 @@ async def run_task(
 
     prog = Progress(total=n, budget=_budget(failure_budget, n), run_dir=str(run_dir))
     prog.quotas = {k: [0, v] for k, v in task.quota_targets().items()}
+    prog.attributes = {
+        a: {k: [0, v] for k, v in targets.items()}
+        for a, targets in task.attribute_targets().items()
+    }
+
+    def count(plan: Any) -> None:
+        prog.done += 1
+        prog.quotas.setdefault(task.quota_key(plan), [0, 0])[0] += 1
+        for a, value in task.attributes(plan).items():
+            prog.attributes.setdefault(a, {}).setdefault(value, [0, 0])[0] += 1
+
     dedup = Deduper(dedup_threshold)
     done = bytearray(n)  # one byte a row: the only per-row state besides the dedup index
     for row in read_rows(run_dir):
@@ -533,8 +651,7 @@ async def run_task(
         if not isinstance(rid, int) or not 0 <= rid < n or done[rid]:
             continue
         done[rid] = 1
-        prog.done += 1
-        prog.quotas.setdefault(task.quota_key(task.plan(rid)), [0, 0])[0] += 1
+        count(task.plan(rid))
         dedup.add(task.dedup_text(row))
         if row.get("agreement") is not None:
             prog.judged += 1
@@ -545,7 +662,7 @@ async def run_task(
     for key in ("duplicates", "retries"):
         setattr(prog, key, int(saved.get(key, 0)))
 
-    fh = rows_path.open("a", encoding="utf-8")
+    writer = RowWriter(rows_path)
     pending = (i for i in range(n) if not done[i])
     last_sync = time.monotonic()
 
@@ -553,11 +670,15 @@ async def run_task(
         prog.concurrency, prog.in_flight = scheduler.level, scheduler.in_flight
         prog.dedup_bytes = dedup.nbytes()
         prog.server_retries = scheduler.retries
+        prog.waiting = scheduler.waiting
         return prog.as_dict()
 
     def durable(snap: dict[str, Any]) -> None:
-        os.fsync(fh.fileno())
-        _write_json(run_dir / STATE_FILE, snap)
+        # rows.jsonl is the truth; the state file only carries counters, so a full disk that
+        # refuses it costs nothing
+        with contextlib.suppress(OSError):
+            writer.sync()
+            _write_json(run_dir / STATE_FILE, snap)
 
     def emit() -> None:
         if on_progress is not None:
@@ -570,7 +691,6 @@ async def run_task(
             emit()
             if time.monotonic() - last_sync >= sync_every:
                 last_sync = time.monotonic()
-                fh.flush()
                 await asyncio.to_thread(durable, snapshot())  # fsync off the event loop
 
     retry: deque[tuple[int, int]] = deque()  # (row id, next attempt): a bad row waits its turn
@@ -610,12 +730,10 @@ async def run_task(
                 row = await task.review(row, plan, scheduler)
             finally:
                 active -= 1
-            fh.write(json.dumps({"row_id": rid, **row}, ensure_ascii=False) + "\n")
-            fh.flush()
+            writer.append({"row_id": rid, **row})
             done[rid] = 1
-            prog.done += 1
+            count(plan)
             prog.made += 1
-            prog.quotas.setdefault(task.quota_key(plan), [0, 0])[0] += 1
             if row.get("agreement") is not None:
                 prog.judged += 1
                 prog.agreed += int(bool(row["agreement"]))
@@ -628,8 +746,23 @@ async def run_task(
     try:
         finished, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
         for t in finished:
-            if t.exception() is not None:
-                raise t.exception()  # type: ignore[misc]
+            if (exc := t.exception()) is None:
+                continue
+            kept = f"{prog.done:,} of {n:,} rows are saved in {run_dir}"
+            if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+                # the dedup index's temporary file (in TMPDIR) has no room either
+                exc = OSError(errno.ENOSPC, str(exc))
+            if isinstance(exc, OSError):
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    why, fix = "The disk is full", "Free some space"
+                else:
+                    why, fix = f"Writing the run folder failed ({exc.strerror or exc})", "Fix it"
+                raise RunStopped(f"{why}: the run stopped; {kept}. {fix}, then resume.") from exc
+            if isinstance(exc, ServerGone):
+                raise ServerGone(
+                    f"{exc} — the run stopped; {kept}. Start it (`ollama serve`), then resume."
+                ) from exc
+            raise exc
     finally:
         for t in (*workers, tick_task):
             t.cancel()
@@ -639,9 +772,9 @@ async def run_task(
         prog.failed = n - prog.done
         if prog.failed and prog.discarded >= prog.budget and not halt:
             prog.stopped = _short_reason(prog)
-        fh.flush()
         durable(snapshot())
-        fh.close()
+        writer.close()
+        dedup.close()
     emit()
     return RunResult(
         run_dir=run_dir,
@@ -714,7 +847,12 @@ async def run_generation(
         for i, g in enumerate(gens)
     ]
     cap = concurrency or settings.max_concurrency
-    scheduler = Scheduler(endpoints, cap=cap, start=min(cap, start or settings.concurrency))
+    scheduler = Scheduler(
+        endpoints,
+        cap=cap,
+        start=min(cap, start or settings.concurrency),
+        server_wait=settings.server_wait_s,
+    )
     task: RowTask[Any]
     if spec.task == "chat":
         from agent.tools.chat_task import Conversations

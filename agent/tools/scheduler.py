@@ -7,6 +7,11 @@ once per round trip. Every model call takes a slot on the endpoint with the shor
 the sum of slots in flight never exceeds the run's cap. Transient server errors are retried with
 backoff (tenacity) on whichever endpoint is best at the time; errors a retry cannot fix (401, 404)
 are raised at once.
+
+When no endpoint accepts connections at all after one has answered in this run (the server
+stopped or is restarting), that is not a failed call: the calls wait with backoff, `waiting` says so for the progress message, and they go
+on when a server answers again — only after `server_wait` seconds of silence do they give up
+(`ServerGone`).
 """
 
 from __future__ import annotations
@@ -17,16 +22,22 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
+import httpx
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
-from agent.llm import LLMBadOutput, LLMError, friendly_error, structured_call
+from agent.llm import LLMBadOutput, LLMError, LLMUnavailable, friendly_error, structured_call
 
 T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R")
 CallRole = Literal["generate", "judge"]
+WAITING = "The model server is not answering; waiting for it to come back…"
+
+
+class ServerGone(LLMUnavailable):
+    """No endpoint accepted a connection for `server_wait` seconds."""
 
 
 class AIMD:
@@ -88,6 +99,7 @@ class Endpoint:
     errors: int = 0
     calls: int = 0
     down_until: float = 0.0
+    unreachable_since: float | None = None  # refusing connections since; None once it answers
     _strikes: int = field(default=0, repr=False)
 
     def expected_wait(self) -> float:
@@ -114,6 +126,22 @@ def is_transient(exc: BaseException) -> bool:
     return "not found" not in str(cause or "").lower()
 
 
+def is_unreachable(exc: BaseException | None) -> bool:
+    """Nothing listens at the server's address: connection refused or a connect timeout."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        names = {c.__name__ for c in type(exc).__mro__}
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | ConnectionRefusedError):
+            return True
+        if type(exc) is ConnectionError:  # how the ollama client re-raises httpx.ConnectError
+            return True
+        if "APIConnectionError" in names and "APITimeoutError" not in names:  # openai's client
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 class Scheduler:
     """Hands out slots on endpoints and makes structured calls through them."""
 
@@ -125,6 +153,7 @@ class Scheduler:
         start: int,
         server_retries: int = 5,
         max_wait: float = 20.0,
+        server_wait: float = 600.0,
     ) -> None:
         if not endpoints:
             raise ValueError("at least one endpoint is needed")
@@ -136,6 +165,9 @@ class Scheduler:
         ]
         self.server_retries = server_retries
         self.max_wait = max_wait
+        self.server_wait = server_wait
+        self.answered = False
+        """Some server replied during this run (so a refused connection means a restart)."""
         self.in_flight = 0
         self.retries = 0
         self._cond = asyncio.Condition()
@@ -144,6 +176,18 @@ class Scheduler:
     def level(self) -> float:
         """The current adaptive level: the sum of the endpoints' limits, within the cap."""
         return min(float(self.cap), sum(e.limiter.limit for e in self.endpoints))
+
+    def down_for(self) -> float | None:
+        """Seconds since the last endpoint stopped accepting connections; None while one answers."""
+        since = [e.unreachable_since for e in self.endpoints]
+        if any(t is None for t in since):
+            return None
+        return time.monotonic() - max(t for t in since if t is not None)
+
+    @property
+    def waiting(self) -> str | None:
+        """A sentence for the progress message while no server accepts connections."""
+        return WAITING if self.down_for() is not None else None
 
     def _pick(self) -> Endpoint | None:
         if self.in_flight >= self.cap:
@@ -181,13 +225,20 @@ class Scheduler:
             out = await call(ep.models[role])
         except LLMBadOutput:
             ep.calls += 1
+            ep.unreachable_since = None
+            self.answered = True
             # the server was fine, the reply was not
             ep.limiter.on_success(time.monotonic() - started, alone=alone)
             raise
         except LLMError as exc:
             ep.calls += 1
             ep.errors += 1
-            ep.limiter.on_error()
+            if is_unreachable(exc):
+                # nobody listening is no sign of load: keep the limit for when it is back
+                ep.unreachable_since = ep.unreachable_since or time.monotonic()
+            else:
+                ep.unreachable_since = None if _status(exc.__cause__) else ep.unreachable_since
+                ep.limiter.on_error()
             if is_transient(exc) and _status(exc.__cause__) is None:
                 # unreachable (no HTTP status): rest this endpoint, longer each time
                 ep._strikes += 1
@@ -196,16 +247,42 @@ class Scheduler:
         finally:
             await self._release(ep)
         ep.calls += 1
-        ep._strikes, ep.down_until = 0, 0.0
+        ep._strikes, ep.down_until, ep.unreachable_since = 0, 0.0, None
+        self.answered = True
         ep.limiter.on_success(time.monotonic() - started, alone=alone)
         return out
 
     async def _retrying(self, role: CallRole, call: Callable[[BaseChatModel], Awaitable[R]]) -> R:
+        failures = 0  # attempts that reached a server: the retry budget counts only those
+
+        def stop(state: RetryCallState) -> bool:
+            nonlocal failures
+            exc = state.outcome.exception() if state.outcome else None
+            down = self.down_for()
+            # Wait only for a server that answered in this run (restarting); one that was never
+            # up is a setup problem the user should hear about at once.
+            if is_unreachable(exc) and down is not None and self.answered:
+                if down >= self.server_wait:
+                    raise ServerGone(
+                        f"The model server is not answering (waited {_duration(down)})"
+                    ) from exc
+                return False
+            failures += 1
+            return failures >= self.server_retries
+
+        wait_busy = wait_exponential_jitter(multiplier=0.2, max=self.max_wait)
+        wait_down = wait_exponential_jitter(multiplier=0.2, max=min(self.max_wait, 5.0), jitter=0.5)
+
+        def wait(state: RetryCallState) -> float:
+            # a server that is down is probed often, so the run goes on soon after it is back
+            exc = state.outcome.exception() if state.outcome else None
+            return wait_down(state) if is_unreachable(exc) else wait_busy(state)
+
         async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self.server_retries),
-            wait=wait_exponential_jitter(initial=0.2, max=self.max_wait),
+            stop=stop,
+            wait=wait,
             retry=retry_if_exception(is_transient),
-            before_sleep=lambda _: self._count_retry(),
+            before_sleep=self._count_retry,
             reraise=True,
         ):
             with attempt:
@@ -232,5 +309,10 @@ class Scheduler:
 
         return await self._retrying(role, call)
 
-    def _count_retry(self) -> None:
-        self.retries += 1
+    def _count_retry(self, state: RetryCallState) -> None:
+        if self.down_for() is None:  # waiting for a server to come back is not a retry
+            self.retries += 1
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"

@@ -229,7 +229,7 @@ def _paste_token_in_settings(page: Page) -> None:
     field = page.locator("input#hf_token")
     field.wait_for(timeout=10_000)
     field.fill(PASTED_SETTINGS_TOKEN)
-    page.screenshot(path=str(SHOTS / "03-settings.png"))
+    page.screenshot(path=str(SHOTS / "02-settings.png"))
     page.get_by_role("button", name=re.compile("confirm", re.I)).click()
     page.wait_for_timeout(500)
 
@@ -307,6 +307,7 @@ def _journey(app: App, page: Page) -> Journey:
     app.start()
     page.goto(thread_url)
     page.wait_for_selector("text=carrying on with the step that was cut short", timeout=120_000)
+    page.screenshot(path=str(SHOTS / "07b-resumed-after-kill.png"), full_page=True)
     buttons = _wait_step(page, 0)
     if "Continue anyway" in buttons:  # the tiny judge disagrees often: the stop rule may pause
         buttons = click(page, "Continue anyway")

@@ -177,3 +177,24 @@ def test_size_category() -> None:
         "100K<n<1M",
         "n>100M",
     ]
+
+
+def test_a_new_export_of_the_same_name_is_what_load_dataset_returns(tmp_path: Path) -> None:
+    """`datasets` keys its cache on the folder's name and card: a re-export (or another user's
+    export of the same name) must not be answered from an earlier one's cache."""
+    cache = str(tmp_path / "hf-cache")
+    first = export_dataset(
+        _spec(), _rows(n=3), tmp_path / "a" / "reviews", model_info={}, history=[], metrics={}
+    )
+    assert datasets.load_dataset(str(first), cache_dir=cache)["train"].num_rows == 3
+    second = export_dataset(
+        _spec(), _rows(n=5), tmp_path / "b" / "reviews", model_info={}, history=[], metrics={}
+    )
+    assert datasets.load_dataset(str(second), cache_dir=cache)["train"].num_rows == 5
+    again = export_dataset(_spec(), _rows(n=4), first, model_info={}, history=[], metrics={})
+    assert datasets.load_dataset(str(again), cache_dir=cache)["train"].num_rows == 4
+    card = DatasetCard.load(again / "README.md").data.to_dict()
+    assert card["dataset_info"]["splits"] == [
+        {"name": "train", "num_bytes": card["dataset_info"]["dataset_size"], "num_examples": 4}
+    ]
+    assert [f["name"] for f in card["dataset_info"]["features"]][:2] == ["text", "label"]

@@ -208,7 +208,8 @@ def _table(header: tuple[str, ...], rows: Iterable[Iterable[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _header(spec: DatasetSpec, n: int, license: str) -> str:
+def _header(spec: DatasetSpec, ds: datasets.Dataset, license: str) -> str:
+    n = ds.num_rows
     meta: dict[str, Any] = {"license": license}
     code = LANGUAGE_CODES.get(spec.language.strip().lower())
     if code:
@@ -226,6 +227,13 @@ def _header(spec: DatasetSpec, n: int, license: str) -> str:
         "size_categories": [size_category(n)],
         "tags": ["synthetic", "dataset-agent", *extra_tags],
         "pretty_name": spec.name,
+        # The Hub's viewer reads this; `datasets` also keys its local cache on it — without it,
+        # load_dataset(folder) serves an earlier export of the same name from ~/.cache.
+        "dataset_info": {
+            "features": ds.features._to_yaml_list(),
+            "splits": [{"name": "train", "num_bytes": ds.data.nbytes, "num_examples": n}],
+            "dataset_size": ds.data.nbytes,
+        },
         "configs": [
             {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}
         ],
@@ -304,7 +312,7 @@ def render_card(
         f"{'.feature' if spec.multi_label else ''}.names\n"
         f'print(ds["train"][0], names)\n```'
     )
-    return f"""{_header(spec, n, license)}
+    return f"""{_header(spec, ds, license)}
 # {spec.name}
 
 A synthetic {kind} text-classification dataset in {spec.language} with {n:,} rows,
@@ -441,7 +449,7 @@ def render_chat_card(
         else "Conversations are not grounded in documents: answers come from the model's own knowledge."
     )
     system = chat.system_prompt.replace("\n", "\n> ")
-    return f"""{_header(spec, n, license)}
+    return f"""{_header(spec, ds, license)}
 # {spec.name}
 
 Synthetic chat conversations in {spec.language} for supervised fine-tuning: {n:,} conversations of

@@ -91,9 +91,8 @@ if _hf_oauth:
 
     @cl.on_logout
     async def logout(request: Any, response: Any) -> None:
-        user = getattr(request.state, "user", None) if hasattr(request, "state") else None
-        if user is not None:
-            auth.hub_tokens.pop(getattr(user, "identifier", ""), None)
+        """Signing out forgets the user's Hugging Face token."""
+        auth.forget_token(dict(request.cookies))
 
 
 BUTTONS: dict[str, list[tuple[str, str]]] = {

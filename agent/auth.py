@@ -136,6 +136,19 @@ def session_context(owner: str | None) -> Context:
     return ctx
 
 
+def forget_token(cookies: dict[str, str]) -> str | None:
+    """On sign-out: drop the Hugging Face token of the user the session cookie names."""
+    from chainlit.auth.cookie import get_token_from_cookies
+    from chainlit.auth.jwt import decode_jwt
+
+    try:
+        identifier = decode_jwt(get_token_from_cookies(cookies) or "").identifier
+    except Exception:  # no, expired or forged cookie: nothing to forget
+        return None
+    hub_tokens.pop(identifier, None)
+    return identifier
+
+
 def is_loopback(host: str) -> bool:
     if host in ("localhost", ""):
         return True

@@ -180,3 +180,20 @@ def test_a_hugging_face_user_pushes_with_their_own_token() -> None:
         assert auth.session_context(None).hf_token is None  # sign-in off
     finally:
         auth.hub_tokens.pop("carol")
+
+
+def test_signing_out_forgets_the_hugging_face_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chainlit.auth.jwt import create_jwt
+    from chainlit.user import User
+
+    monkeypatch.setenv("CHAINLIT_AUTH_SECRET", "x" * 48)
+    auth.hub_tokens.update({"hf:carol": "hf_carol_0123456789abcdefghij", "hf:dan": "hf_dan_012"})
+    try:
+        cookie = {"access_token": create_jwt(User(identifier="hf:carol"))}
+        assert auth.forget_token(cookie) == "hf:carol"
+        assert auth.hub_tokens == {"hf:dan": "hf_dan_012"}  # only the one signing out
+        assert (
+            auth.forget_token({}) is None and auth.forget_token({"access_token": "forged"}) is None
+        )
+    finally:
+        auth.hub_tokens.clear()

@@ -350,16 +350,21 @@ def test_the_whole_journey_in_the_browser(journey: Journey) -> None:
     assert journey.rows > 0
 
 
+def _threads(page: Page, app: App) -> list[str]:
+    """The thread ids the history sidebar lists for the signed-in user."""
+    reply = page.request.post(
+        app.url + "/project/threads", data={"pagination": {"first": 20}, "filter": {}}
+    )
+    assert reply.ok, reply.text()
+    return [t["id"] for t in reply.json()["data"]]
+
+
 def test_another_user_cannot_see_open_or_download_it(
     app: App, browser: Browser, journey: Journey
 ) -> None:
     ctx = _context(browser, app)
     page = sign_in(ctx, app, "bob", "10-bob-signed-in.png")
-    threads = page.request.post(
-        app.url + "/project/threads", data={"pagination": {"first": 20}, "filter": {}}
-    )
-    assert threads.ok, threads.text()
-    assert threads.json()["data"] == []  # Alice's thread is not listed for Bob
+    assert _threads(page, app) == []  # Alice's thread is not listed for Bob
     alice_thread = journey.thread_url.rsplit("/", 1)[1]
     assert page.request.get(app.url + f"/project/thread/{alice_thread}").status in (401, 403, 404)
     download = urljoin(app.url + "/", journey.download_href)
@@ -377,10 +382,7 @@ def test_alice_reopens_her_conversation_from_history(
 ) -> None:
     ctx = _context(browser, app)
     page = sign_in(ctx, app, "alice", "12-alice-again.png")
-    threads = page.request.post(
-        app.url + "/project/threads", data={"pagination": {"first": 20}, "filter": {}}
-    )
-    assert [t["id"] for t in threads.json()["data"]] == [journey.thread_url.rsplit("/", 1)[1]]
+    assert _threads(page, app) == [journey.thread_url.rsplit("/", 1)[1]]
     page.goto(journey.thread_url)
     page.wait_for_selector("text=Your exported dataset", timeout=60_000)
     assert page.locator("a[download]").count() >= 1  # the export is offered again

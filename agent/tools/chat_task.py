@@ -10,7 +10,6 @@ conversation (reasons first) for following the system prompt, helpfulness, groun
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ from agent import prompts
 from agent.llm import LLMBadOutput, as_messages
 from agent.schemas import ChatJudgement, UserTurn
 from agent.spec import LENGTH_BANDS, DatasetSpec
-from agent.tools.generate import Caller, Permutation, Spread, even, length_bands
+from agent.tools.generate import Caller, Permutation, Spread, even, length_bands, run_meta
 
 DEFAULT = "general"
 
@@ -95,16 +94,8 @@ class Conversations:
         }
 
     def meta(self) -> dict[str, Any]:
-        spec = self.spec.model_dump(mode="json")
         docs = hashlib.sha256("".join(c["id"] for c in self.chunks).encode()).hexdigest()[:12]
-        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-        return {
-            "seed": self.seed,
-            "spec": spec,
-            "spec_version": self.spec.version,
-            "fingerprint": digest,
-            "docs": docs,
-        }
+        return {**run_meta(self.spec, self.seed), "docs": docs}
 
     def plan(self, row_id: int) -> ChatPlan:
         a = {k: spread(row_id) for k, spread in self._spreads.items()}

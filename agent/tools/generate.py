@@ -297,6 +297,13 @@ def _valid_text(text: str) -> bool:
     return len(text.split()) >= 3 and len(text) <= 8_000
 
 
+def run_meta(spec: DatasetSpec, seed: int) -> dict[str, Any]:
+    """What identifies a run in its folder: the contract (and its fingerprint) and the seed."""
+    data = spec.model_dump(mode="json")
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return {"seed": seed, "spec": data, "spec_version": spec.version, "fingerprint": digest}
+
+
 class TextClassification:
     """Text classification: the label comes from the quota (a seeded permutation of row ids); the
     topic, tone, clarity and a length sub-band are spread the same way, each with exact equal
@@ -319,14 +326,7 @@ class TextClassification:
         self._relabel = relabel_schema(spec.label_names, multi=spec.multi_label)
 
     def meta(self) -> dict[str, Any]:
-        spec = self.spec.model_dump(mode="json")
-        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-        return {
-            "seed": self.seed,
-            "spec": spec,
-            "spec_version": self.spec.version,
-            "fingerprint": digest,
-        }
+        return run_meta(self.spec, self.seed)
 
     def plan(self, row_id: int) -> TextcatPlan:
         primary = self._labels(row_id)

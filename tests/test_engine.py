@@ -37,7 +37,7 @@ from agent.tools.generate import (
     read_rows,
     run_generation,
 )
-from agent.tools.scheduler import AIMD, ServerGone
+from agent.tools.scheduler import AIMD, Scheduler, ServerGone
 from bench.common import near_dup_rate, ollama_model
 from tests.conftest import VOCAB
 from tests.fakes import ScriptedModel
@@ -498,6 +498,24 @@ def test_aimd_grows_fast_then_halves_on_an_error_and_eases_off_when_latency_clim
         lim.on_success(0.5)  # five times the unloaded latency: the server is queueing
         lim._quiet_until = 0
     assert lim.limit < before / 2
+
+
+def test_a_slow_start_on_one_endpoint_does_not_starve_it() -> None:
+    """CI caught it: two cold replies (0.5 s, 0.8 s) on one of two equal servers kept it unpicked."""
+    sched = Scheduler([{"generate": object()}, {"generate": object()}], cap=4, start=4)  # type: ignore[list-item]
+    slow, fast = (e.limiter for e in sched.endpoints)
+    for latency in (0.8, 0.5, 0.04, 0.03, 0.04):  # a cold start, then as fast as the other
+        slow.on_success(latency, alone=True)
+    for _ in range(5):
+        fast.on_success(0.03, alone=True)
+    now = time.monotonic()
+    assert slow.estimate(now) == pytest.approx(0.04)  # the median forgets the cold start
+    sched.endpoints[1].in_flight = sched.in_flight = 1
+    assert sched._pick() is sched.endpoints[0]  # the other is busy: the recovered one gets the call
+    # a stale slow measurement fades towards the unloaded latency when the endpoint is not used
+    slow.samples.extend([0.5, 0.5, 0.5])
+    assert slow.estimate(slow.updated) == pytest.approx(0.5)
+    assert slow.estimate(slow.updated + 1.0) < 0.05
 
 
 async def test_the_engine_backs_off_when_the_server_refuses_excess_requests(

@@ -17,7 +17,9 @@ on when a server answers again — only after `server_wait` seconds of silence d
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -62,6 +64,22 @@ class AIMD:
         self.recent: float | None = None  # EWMA of latency
         self._quiet_until = 0.0
         self.decreases = 0
+        self.samples: deque[float] = deque(maxlen=5)  # the last few latencies
+        self.updated = 0.0  # when the last one was measured
+
+    def estimate(self, now: float) -> float:
+        """The latency a new call should expect, for choosing between endpoints.
+
+        The median of the last few replies, so one slow reply (a cold start, a noisy neighbour)
+        does not count for long; and while an endpoint gets no calls because another looks faster,
+        its excess over `base` halves every few unloaded round trips, so it is tried again soon
+        instead of starving on an old measurement (the idea of Finagle's peak-EWMA balancer).
+        """
+        if not self.samples or self.base is None:
+            return 0.0
+        excess = max(0.0, statistics.median(self.samples) - self.base)
+        half_life = max(0.05, 4 * self.base)
+        return self.base + excess * 0.5 ** (max(0.0, now - self.updated) / half_life)
 
     def _cut(self, factor: float) -> None:
         now = time.monotonic()
@@ -74,6 +92,8 @@ class AIMD:
 
     def on_success(self, latency: float, *, alone: bool = False) -> None:
         self.recent = latency if self.recent is None else 0.8 * self.recent + 0.2 * latency
+        self.samples.append(latency)
+        self.updated = time.monotonic()
         if self.base is None or alone:
             self.base = latency  # a call with nothing else in flight measures the unloaded latency
         else:  # the minimum creeps up slowly, so a server that got slower for good is re-learnt
@@ -102,8 +122,8 @@ class Endpoint:
     unreachable_since: float | None = None  # refusing connections since; None once it answers
     _strikes: int = field(default=0, repr=False)
 
-    def expected_wait(self) -> float:
-        return (self.in_flight + 1) * (self.limiter.recent or 0.0) / max(1.0, self.limiter.limit)
+    def expected_wait(self, now: float) -> float:
+        return (self.in_flight + 1) * self.limiter.estimate(now) / max(1.0, self.limiter.limit)
 
 
 def _status(exc: BaseException | None) -> int | None:
@@ -198,7 +218,7 @@ class Scheduler:
         if not up:
             # every endpoint is resting after errors: still let one call through to probe
             up = [e for e in open_ if e.in_flight == 0][:1] if self.in_flight == 0 else []
-        return min(up, key=Endpoint.expected_wait, default=None)
+        return min(up, key=lambda e: e.expected_wait(now), default=None)
 
     async def _acquire(self) -> Endpoint:
         async with self._cond:

@@ -21,6 +21,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from agent import ollama_http
 from agent.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -240,31 +241,24 @@ def _structured_runnable(model: BaseChatModel, schema: type[BaseModel]) -> Any:
 
 
 class _OllamaJSON:
-    """ChatOllama's JSON-schema structured output, lean: the schema is sent as Ollama's `format`
-    (as `with_structured_output` does) and the reply parsed here.
-
-    Measured against a fast fake Ollama at 64 requests in flight on 2 cores, this and the keep-alive
-    limit above cut the client CPU a call from about 10 to 2.8 ms: Ollama's own wrapper tags every
-    call with the schema for tracing (a JSON-schema conversion per call), and httpx's pool scans all
-    its connections on every request, so calls go round-robin over a few clients of the same server
-    (`POOLS`), each with a short scan. Replies stay streamed: reading the stream cost no more here,
-    and the read timeout then applies between tokens, which slow servers need.
+    """ChatOllama's JSON-schema structured output, lean: the schema goes as Ollama's `format`
+    (as `with_structured_output` does, but converted once, not for tracing on every call) and the
+    reply is parsed here. Inside the engine's `ollama_http.session_scope()` the call skips
+    langchain and httpx altogether (`ollama_http.LeanChat`).
     """
 
-    POOLS = 4
-
     def __init__(self, model: BaseChatModel, schema: type[BaseModel]) -> None:
-        fields = {k: getattr(model, k) for k in model.model_fields_set}
-        copies = [model] + [type(model)(**fields) for _ in range(self.POOLS - 1)]
         fmt = schema.model_json_schema()
-        self._bound = [m.bind(format=fmt) for m in copies]
-        self._turn = 0
+        self._bound = model.bind(format=fmt)
+        self._lean = ollama_http.LeanChat(model, fmt)
+        self.model = model
         self.schema = schema
 
     async def ainvoke(self, messages: list[BaseMessage]) -> BaseModel:
-        self._turn = (self._turn + 1) % len(self._bound)
-        reply = await self._bound[self._turn].ainvoke(messages)
-        text = str(reply.content)
+        if ollama_http.usable(self.model):
+            text = await self._lean.content(messages)
+        else:
+            text = str((await self._bound.ainvoke(messages)).content)
         try:
             return self.schema.model_validate_json(text)
         except ValidationError:

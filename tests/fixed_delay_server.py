@@ -54,6 +54,8 @@ class Stats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     formats: list[str] = field(default_factory=list)
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    """The last few chat requests: {"headers": {lower-case name: value}, "body": parsed JSON}."""
 
 
 def pool_text(pool: int, seed: str) -> str:
@@ -125,19 +127,19 @@ class _Connection(asyncio.Protocol):
             return
         lines = self.buf[:end].decode("latin-1").split("\r\n")
         method, path = lines[0].split(" ")[:2]
-        length = 0
+        headers = {}
         for line in lines[1:]:
             key, _, value = line.partition(":")
-            if key.strip().lower() == "content-length":
-                length = int(value)
+            headers[key.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", 0))
         if len(self.buf) < end + 4 + length:
             return
         body, self.buf = self.buf[end + 4 : end + 4 + length], self.buf[end + 4 + length :]
-        self.task = asyncio.get_running_loop().create_task(self._serve(method, path, body))
+        self.task = asyncio.get_running_loop().create_task(self._serve(method, path, body, headers))
 
-    async def _serve(self, method: str, path: str, body: bytes) -> None:
+    async def _serve(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> None:
         try:
-            status, kind, payload = await self.server.handle(method, path, body)
+            status, kind, payload = await self.server.handle(method, path, body, headers)
         except Exception as exc:  # a test server: say what broke instead of hanging the client
             status, kind, payload = 500, "text/plain", repr(exc).encode()
         head = f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}\r\nContent-Type: {kind}\r\n"
@@ -170,16 +172,20 @@ class FixedDelayServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
-    async def handle(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
+    async def handle(
+        self, method: str, path: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, str, bytes]:
         if path == "/api/chat":
-            return await self._chat(json.loads(body))
+            parsed = json.loads(body)
+            self.stats.seen = [*self.stats.seen[-4:], {"headers": headers or {}, "body": parsed}]
+            return await self._chat(parsed)
         if path == "/api/tags":
             model = {"name": "llama3.1:latest", "model": "llama3.1:latest", "size": 1}
             return _json({"models": [{**model, "digest": "0" * 64, "details": _DETAILS}]})
         if path == "/api/show":
             return _json({"modelfile": "", "details": _DETAILS, "capabilities": ["completion"]})
         if path == "/stats":
-            return _json(self.stats.__dict__ | {"formats": self.stats.formats[-5:]})
+            return _json(self.stats.__dict__ | {"formats": self.stats.formats[-5:], "seen": []})
         if path == "/":
             return 200, "text/plain", b"Ollama is running"
         return 404, "application/json", b'{"error": "not found"}'

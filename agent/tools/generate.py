@@ -18,6 +18,7 @@ import asyncio
 import bisect
 import contextlib
 import errno
+import gc
 import hashlib
 import itertools
 import json
@@ -40,7 +41,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
-from agent import prompts
+from agent import ollama_http, prompts
 from agent.config import get_settings
 from agent.llm import LLMBadOutput, LLMError, as_messages
 from agent.schemas import GeneratedText, relabel_schema
@@ -741,6 +742,10 @@ async def run_task(
                 halt.append(why)
 
     emit()
+    # Everything alive now (modules, models, the app) outlives the run: a full collection that
+    # walks it all stalls every row in flight (150 ms measured at 64 in flight), so the run's
+    # collections skip it until the end.
+    gc.freeze()
     tick_task = asyncio.create_task(ticker())
     workers = [asyncio.create_task(worker()) for _ in range(max(1, scheduler.cap))]
     try:
@@ -772,6 +777,7 @@ async def run_task(
         prog.failed = n - prog.done
         if prog.failed and prog.discarded >= prog.budget and not halt:
             prog.stopped = _short_reason(prog)
+        gc.unfreeze()
         durable(snapshot())
         writer.close()
         dedup.close()
@@ -860,13 +866,14 @@ async def run_generation(
         task = Conversations(spec, n, seed, judge=bool(judges), chunks=chunks)
     else:
         task = TextClassification(spec, n, seed, judge=bool(judges))
-    return await run_task(
-        task,
-        Path(run_dir),
-        scheduler,
-        failure_budget=settings.failure_budget,
-        dedup_threshold=settings.dedup_threshold,
-        on_progress=on_progress,
-        tick=tick,
-        should_stop=should_stop,
-    )
+    async with ollama_http.session_scope():
+        return await run_task(
+            task,
+            Path(run_dir),
+            scheduler,
+            failure_budget=settings.failure_budget,
+            dedup_threshold=settings.dedup_threshold,
+            on_progress=on_progress,
+            tick=tick,
+            should_stop=should_stop,
+        )

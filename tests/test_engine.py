@@ -518,6 +518,25 @@ def test_a_slow_start_on_one_endpoint_does_not_starve_it() -> None:
     assert slow.estimate(slow.updated + 1.0) < 0.05
 
 
+async def test_a_freed_slot_goes_to_the_waiting_call_before_the_caller_goes_on() -> None:
+    """The engine keeps a few more rows than slots ready: the server must not idle while the row
+    that just came back is deduplicated and written (bench 1 at 64 in flight: 1.14 → 1.11)."""
+    sched = Scheduler([{"generate": object()}], cap=1, start=1)  # type: ignore[list-item]
+    order: list[str] = []
+
+    async def row(name: str) -> None:
+        async def send(_model: object) -> str:
+            order.append(f"{name} sent")
+            await asyncio.sleep(0.01)
+            return name
+
+        await sched._retrying("generate", send)
+        order.append(f"{name} bookkeeping")
+
+    await asyncio.gather(row("a"), row("b"))
+    assert order == ["a sent", "b sent", "a bookkeeping", "b bookkeeping"]
+
+
 async def test_the_engine_backs_off_when_the_server_refuses_excess_requests(
     tmp_path: Path,
 ) -> None:

@@ -747,7 +747,10 @@ async def run_task(
     # collections skip it until the end.
     gc.freeze()
     tick_task = asyncio.create_task(ticker())
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, scheduler.cap))]
+    # A few more workers than slots: while one finishes its row (dedup, write, next prompt) another
+    # row's request is ready to take the slot at once.
+    spare = max(1, scheduler.cap // 4)
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, scheduler.cap) + spare)]
     try:
         finished, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
         for t in finished:

@@ -191,6 +191,7 @@ class Scheduler:
         self.in_flight = 0
         self.retries = 0
         self._cond = asyncio.Condition()
+        self._queued = 0  # calls waiting in `_acquire` for a slot
 
     @property
     def level(self) -> float:
@@ -222,11 +223,16 @@ class Scheduler:
 
     async def _acquire(self) -> Endpoint:
         async with self._cond:
-            while (ep := self._pick()) is None:
-                try:
-                    await asyncio.wait_for(self._cond.wait(), timeout=0.5)
-                except TimeoutError:
-                    pass  # a resting endpoint may be up again
+            self._queued += 1
+            try:
+                while (ep := self._pick()) is None:
+                    try:
+                        async with asyncio.timeout(0.5):  # a resting endpoint may be up again
+                            await self._cond.wait()
+                    except TimeoutError:
+                        pass
+            finally:
+                self._queued -= 1
             ep.in_flight += 1
             self.in_flight += 1
             return ep
@@ -236,6 +242,10 @@ class Scheduler:
             ep.in_flight -= 1
             self.in_flight -= 1
             self._cond.notify_all()
+        if self._queued:
+            # A call waits for this slot with its request ready: let it go out before the caller
+            # goes on to its own bookkeeping, so the server is not left idle meanwhile.
+            await asyncio.sleep(0)
 
     async def _once(self, role: CallRole, call: Callable[[BaseChatModel], Awaitable[R]]) -> R:
         ep = await self._acquire()

@@ -18,7 +18,6 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import RunnableLambda
 from pydantic import Field
 
 from agent.config import Settings
@@ -76,6 +75,14 @@ def ollama_model(url: str, role: str = "generate") -> BaseChatModel:
     return get_chat_model(role, settings)  # type: ignore[arg-type]
 
 
+class _Structured:
+    """What `with_structured_output` hands back, reduced to the `ainvoke` the engine calls (the
+    production Ollama path skips langchain's runnable layer too: `agent/ollama_http.py`)."""
+
+    def __init__(self, call: Any) -> None:
+        self.ainvoke = call
+
+
 class InProcessModel(BaseChatModel):
     """A model in this process that answers like the fixed-delay server after `delay` seconds
     (no HTTP): isolates the engine's own overhead from the HTTP client's."""
@@ -110,7 +117,7 @@ class InProcessModel(BaseChatModel):
             }
             return schema.model_validate(reply_for(body, Knobs(delay=self.delay)))
 
-        return RunnableLambda(lambda _: None, afunc=call)
+        return _Structured(call)
 
     async def _agenerate(self, messages: list[BaseMessage], *a: Any, **kw: Any) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content="{}"))])

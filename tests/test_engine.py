@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import json
 import os
 import random
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
 
 from agent.config import get_settings
 from agent.llm import get_chat_models
@@ -617,6 +620,44 @@ async def test_progress_arrives_every_half_second_even_when_rows_are_slow(tmp_pa
     assert last["done"] == last["total"] == 2 and last["eta_s"] == 0
     for key in ("rows_per_min", "duplicates", "retries", "failed", "agreement", "concurrency"):
         assert key in last
+
+
+class _Instant(BaseChatModel):
+    """Answers structured calls at once, without ever suspending (as an in-process model may)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "instant"
+
+    def _generate(self, *a: Any, **kw: Any) -> ChatResult:
+        raise NotImplementedError
+
+    def with_structured_output(self, schema: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        count = itertools.count()
+
+        class Call:
+            async def ainvoke(self, messages: Any) -> Any:
+                return schema(text=f"review number {next(count)} " + "word " * 12)
+
+        return Call()
+
+
+async def test_progress_arrives_while_a_model_answers_without_ever_waiting(tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+    n = 600
+    result = await run_generation(
+        SPEC,
+        n,
+        tmp_path / "run",
+        generator=_Instant(),
+        judge=None,
+        concurrency=4,
+        on_progress=seen.append,
+        tick=0.005,
+    )
+    assert result.complete
+    during = [p["done"] for p in seen if 0 < p["done"] < n]
+    assert len(during) >= 3, [p["done"] for p in seen]
 
 
 def test_quotas_add_up_even_when_rounded_shares_do_not() -> None:

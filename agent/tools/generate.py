@@ -740,6 +740,9 @@ async def run_task(
                 prog.agreed += int(bool(row["agreement"]))
             if should_stop is not None and not halt and (why := should_stop(prog.as_dict())):
                 halt.append(why)
+            # A model that answers without waiting on I/O (an in-process one) never suspends a
+            # worker: yield once a row, so progress, Stop and the other workers get their turn.
+            await asyncio.sleep(0)
 
     emit()
     # Everything alive now (modules, models, the app) outlives the run: a full collection that

@@ -12,7 +12,7 @@ raises them (`ConnectionError`, `ResponseError` with its status, an httpx timeou
 Why: at 64 requests in flight on 2 cores, httpx's connection pool scanned every connection on
 each request and langchain wrapped every call in callback managers and message objects — about
 3 ms of client CPU a call, which delayed the next request of every other row
-(`python -m bench.orchestration`: see the README's numbers). Through this path it is about 1 ms.
+(`python -m bench.orchestration`; numbers in bench/README.md). Through this path it is about 1 ms.
 
 Models with callbacks, and runs with LangSmith tracing on, keep langchain's path so that what
 they observe is complete (`bench.reference` counts tokens through a callback).
@@ -102,7 +102,7 @@ class LeanChat:
                         continue
                     chunk = json.loads(line)
                     if err := chunk.get("error"):
-                        raise ResponseError(err, reply.status)
+                        raise ResponseError(err)  # as the ollama client raises it
                     parts.append((chunk.get("message") or {}).get("content") or "")
                     if chunk.get("done"):
                         break

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatResult
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 
 from agent.config import get_settings
 from agent.llm import get_chat_models
@@ -629,8 +629,8 @@ class _Instant(BaseChatModel):
     def _llm_type(self) -> str:
         return "instant"
 
-    def _generate(self, *a: Any, **kw: Any) -> ChatResult:
-        raise NotImplementedError
+    def _generate(self, *a: Any, **kw: Any) -> ChatResult:  # plain text: not used by the engine
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="ok"))])
 
     def with_structured_output(self, schema: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         count = itertools.count()

@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from agent import ollama_http
 from agent.config import Settings, get_settings
+from agent.reasoning import strip_reasoning
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +107,16 @@ def get_chat_model(role: Role = "steer", settings: Settings | None = None) -> Ba
     # Each role may use its own model (STEER_MODEL, GENERATE_MODEL, JUDGE_MODEL) on the same server.
     role_model: str | None = getattr(settings, f"{role}_model", None)
     if provider == "ollama":
-        from langchain_ollama import ChatOllama
-
-        return ChatOllama(
+        # langchain's ChatOllama with `think: false` (reasoning models answer without reasoning),
+        # sent without `think` to a server that refuses the field (see agent.ollama_http)
+        return ollama_http.ChatOllama(
             base_url=settings.ollama_base_url,
             model=role_model or settings.ollama_model,
             temperature=temperature,
             client_kwargs={"timeout": settings.request_timeout},
             # one pooled client per model; keep a connection per request in flight (httpx keeps 20)
             async_client_kwargs={"limits": httpx.Limits(max_keepalive_connections=256)},
+            reasoning=False,
         )
     if provider == "openai":
         from langchain_openai import ChatOpenAI
@@ -258,7 +260,7 @@ class _OllamaJSON:
         if ollama_http.usable(self.model):
             text = await self._lean.content(messages)
         else:
-            text = str((await self._bound.ainvoke(messages)).content)
+            text = strip_reasoning(str((await self._bound.ainvoke(messages)).content))
         try:
             return self.schema.model_validate_json(text)
         except ValidationError:
@@ -269,8 +271,9 @@ _JSON_BLOCK = re.compile(r"\{.*\}", re.DOTALL)
 
 
 def parse_tolerant(text: str, schema: type[T]) -> T:
-    """Parse the first JSON object in free text into `schema` (code fences and chatter allowed)."""
-    match = _JSON_BLOCK.search(text or "")
+    """Parse the first JSON object in free text into `schema` (code fences, chatter and reasoning
+    blocks allowed — braces inside `<think>…</think>` are not the object)."""
+    match = _JSON_BLOCK.search(strip_reasoning(text or ""))
     if not match:
         raise ValueError("no JSON object in the reply")
     return schema.model_validate(json.loads(match.group(0)))

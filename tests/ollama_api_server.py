@@ -5,6 +5,12 @@ real built-in SmolLM2 model through llama.cpp. A JSON-schema `format` becomes a 
 `response_format` schema, as Ollama turns it into a grammar. Each request body is recorded so tests
 can check what reached the "server". `serve(app)` runs any ASGI app on a free 127.0.0.1 port in a
 thread; `unauthorized_app()` is an OpenAI-compatible server that answers every call with 401.
+
+To imitate a reasoning model (qwen3, deepseek-r1 …), set `OllamaState.think` to some reasoning:
+every reply then begins with `<think>…</think>` — or, with `think_field=True`, the reasoning comes
+in the message's separate `thinking` field, as a recent Ollama sends it. `responder` (the request
+body → the reply's content) replaces SmolLM2 with scripted, instant replies; `refuse_think` makes
+the server answer 400 to any body that carries `think`.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +43,20 @@ class OllamaState:
 
     models: list[str] = field(default_factory=lambda: ["llama3.1:latest"])
     requests: list[dict[str, Any]] = field(default_factory=list)
+    think: str | None = None
+    """Reasoning each reply starts with, as `<think>…</think>` (None: no reasoning)."""
+    think_field: bool = False
+    """Send `think` in the message's `thinking` field instead of inside the content."""
+    responder: Callable[[dict[str, Any]], str] | None = None
+    """Scripted replies: the chat body → the content (instead of SmolLM2)."""
+    refuse_think: bool = False
+    """Answer 400 "does not support thinking" to any body with a `think` field."""
+    piece: int = 7
+    """Streamed scripted replies come in pieces of this many characters (tags get split)."""
+
+    @property
+    def prefix(self) -> str:
+        return f"<think>\n{self.think}\n</think>\n\n" if self.think and not self.think_field else ""
 
     @property
     def last_format(self) -> Any:
@@ -118,9 +138,14 @@ def ollama_app(state: OllamaState) -> Starlette:
             return JSONResponse(
                 {"error": f"model '{name}' not found, try pulling it first"}, status_code=404
             )
+        if state.refuse_think and "think" in body:
+            return JSONResponse({"error": f'"{name}" does not support thinking'}, status_code=400)
+        head = {"model": name, "created_at": _now()}
+        thinking = {"thinking": state.think} if state.think and state.think_field else {}
+        if state.responder is not None:
+            return _scripted(state, body, head, thinking)
         completion = _completion_request(body)
         llama, lock = load_llama("smollm2")
-        head = {"model": name, "created_at": _now()}
 
         def final(reason: str | None, usage: dict[str, int], started: float) -> dict[str, Any]:
             return {
@@ -141,13 +166,17 @@ def ollama_app(state: OllamaState) -> Starlette:
                     reply = llama.create_chat_completion(**completion)
                 choice = reply["choices"][0]
                 out = final(choice["finish_reason"], reply["usage"], started)
-                out["message"]["content"] = choice["message"]["content"] or ""
+                out["message"]["content"] = state.prefix + (choice["message"]["content"] or "")
+                out["message"].update(thinking)
                 return out
 
             return JSONResponse(await run_in_threadpool(run))
 
         def lines() -> Iterator[str]:
             started, reason, count = time.perf_counter(), None, 0
+            if state.prefix or thinking:
+                message = {"role": "assistant", "content": state.prefix, **thinking}
+                yield json.dumps({**head, "message": message, "done": False}) + "\n"
             with lock:
                 for part in llama.create_chat_completion(**completion, stream=True):
                     choice = part["choices"][0]
@@ -171,6 +200,25 @@ def ollama_app(state: OllamaState) -> Starlette:
             Route("/", lambda _: Response("Ollama is running")),
         ]
     )
+
+
+def _scripted(
+    state: OllamaState, body: dict[str, Any], head: dict[str, Any], thinking: dict[str, str]
+) -> Response:
+    """A scripted reply (`state.responder`), streamed in small pieces or sent whole."""
+    assert state.responder is not None
+    content = state.prefix + state.responder(body)
+    done = {**head, "done": True, "done_reason": "stop", "prompt_eval_count": 1, "eval_count": 1}
+    if not body.get("stream", True):
+        message = {"role": "assistant", "content": content, **thinking}
+        return JSONResponse({**done, "message": message})
+    pieces = [content[i : i + state.piece] for i in range(0, len(content), state.piece)]
+    first = {**head, "message": {"role": "assistant", "content": "", **thinking}, "done": False}
+    out = [first] if thinking else []
+    out += [{**head, "message": {"role": "assistant", "content": p}, "done": False} for p in pieces]
+    out.append({**done, "message": {"role": "assistant", "content": ""}})
+    text = "".join(json.dumps(o) + "\n" for o in out)
+    return Response(text, media_type="application/x-ndjson")
 
 
 def unauthorized_app() -> Starlette:
@@ -216,8 +264,11 @@ def serve(app: Any) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def ollama_server(models: list[str] | None = None) -> Iterator[tuple[str, OllamaState]]:
-    """The Ollama-speaking server; yields (base URL, state)."""
-    state = OllamaState(models=models or ["llama3.1:latest"])
+def ollama_server(
+    models: list[str] | None = None, **options: Any
+) -> Iterator[tuple[str, OllamaState]]:
+    """The Ollama-speaking server; yields (base URL, state). `options` set `OllamaState`'s fields
+    (`think`, `think_field`, `responder`, `refuse_think`, `piece`)."""
+    state = OllamaState(models=models or ["llama3.1:latest"], **options)
     with serve(ollama_app(state)) as url:
         yield url, state

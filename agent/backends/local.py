@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import threading
 import time
@@ -23,6 +24,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel
+
+from agent.reasoning import ReasoningFilter, strip_reasoning
 
 LocalName = Literal["smollm2", "gemma3"]
 N_CTX = 4096
@@ -203,7 +206,10 @@ class LocalChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         cancel: threading.Event | None = kwargs.pop("_cancel", None)
-        for text, reason in self._parts(messages, stop, cancel, **kwargs):
+        hide = ReasoningFilter()  # a <think> block is never streamed (nor part of the reply)
+        parts = self._parts(messages, stop, cancel, **kwargs)
+        for text, reason in itertools.chain(parts, [(None, None)]):
+            text = hide.flush() if text is None else hide.feed(text)
             if not text and not reason:
                 continue
             meta = {"finish_reason": reason, "model_name": self.model_name} if reason else {}
@@ -232,7 +238,7 @@ class LocalChatModel(BaseChatModel):
             "output_tokens": len(texts),
         }
         message = AIMessage(
-            content="".join(texts),
+            content=strip_reasoning("".join(texts)),
             response_metadata={"finish_reason": reason, "model_name": self.model_name},
             usage_metadata={**usage, "total_tokens": sum(usage.values())},  # type: ignore[typeddict-item]
         )

@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from agent import prompts
 from agent.llm import LLMBadOutput, as_messages
+from agent.reasoning import strip_reasoning
 from agent.schemas import ChatJudgement, UserTurn
 from agent.spec import LENGTH_BANDS, DatasetSpec
 from agent.tools.generate import Caller, Permutation, Spread, even, length_bands, run_meta
@@ -172,9 +173,9 @@ class Conversations:
                         document_hint="Stay within what the document covers. " if doc else "",
                         seed=f"{seed}-{turn}",
                     )
-                user = (
-                    await llm.structured("generate", UserTurn, as_messages(user_system, ask))
-                ).text.strip()
+                user = strip_reasoning(
+                    (await llm.structured("generate", UserTurn, as_messages(user_system, ask))).text
+                )
                 if not user:
                     return None
                 history.append({"role": "user", "content": user})
@@ -185,7 +186,8 @@ class Conversations:
                         if m["role"] == "user"
                         else AIMessage(content=m["content"])
                     )
-                answer = (await llm.text("generate", chat)).strip()
+                # a reasoning model's <think>…</think> is never part of the conversation
+                answer = strip_reasoning(await llm.text("generate", chat))
                 if not answer:
                     return None
                 history.append({"role": "assistant", "content": answer})
@@ -232,7 +234,7 @@ class Conversations:
             return row
         row.update(
             rating=int(verdict.rating),
-            judge_reasons=verdict.reasons,
+            judge_reasons=strip_reasoning(verdict.reasons),
             follows_system_prompt=verdict.follows_system_prompt,
             grounded=verdict.grounded if doc else None,
         )

@@ -44,6 +44,7 @@ from pydantic import BaseModel
 from agent import ollama_http, prompts
 from agent.config import get_settings
 from agent.llm import LLMBadOutput, LLMError, as_messages
+from agent.reasoning import strip_reasoning
 from agent.schemas import GeneratedText, relabel_schema
 from agent.spec import LENGTH_BANDS, DatasetSpec
 from agent.tools.scheduler import CallRole, Scheduler, ServerGone
@@ -386,7 +387,7 @@ class TextClassification:
             out = await llm.structured("generate", GeneratedText, msgs)
         except LLMBadOutput:
             return None
-        text = out.text.strip()
+        text = strip_reasoning(out.text)  # reasoning written inside the JSON string, too
         if not _valid_text(text):
             return None
         row: dict[str, Any] = {"text": text}

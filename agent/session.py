@@ -214,6 +214,9 @@ class Conversation:
             yield event
 
     async def _run(self, graph_input: Any) -> AsyncIterator[Event]:
+        from agent.reasoning import ReasoningFilter
+
+        hide: dict[Any, ReasoningFilter] = {}  # per streamed reply: its <think> block is not shown
         try:
             async for mode, chunk in self.graph.astream(
                 graph_input,
@@ -224,7 +227,9 @@ class Conversation:
                 if mode == "messages":
                     chunk_msg, meta = cast(tuple[Any, dict[str, Any]], chunk)
                     if STREAM_TAG in (meta.get("tags") or []) and chunk_msg.content:
-                        yield Event("token", str(chunk_msg.content))
+                        reply = hide.setdefault(chunk_msg.id, ReasoningFilter())
+                        if token := reply.feed(str(chunk_msg.content)):
+                            yield Event("token", token)
                     continue
                 if mode == "custom" and isinstance(chunk, dict) and "progress" in chunk:
                     yield Event("progress", data=chunk["progress"])

@@ -533,8 +533,10 @@ async def _answer(state: State, spec: DatasetSpec, said: list[AnyMessage], fallb
         )
     ]
     try:
+        from agent.reasoning import strip_reasoning
+
         reply = await get_chat_model("steer").ainvoke(msgs, config={"tags": [STREAM_TAG]})
-        text = str(reply.content).strip()
+        text = strip_reasoning(str(reply.content))  # a reasoning model's <think>… is not said
     except Exception:  # the structured reply already holds an answer; use it rather than fail
         text = ""
     return text or fallback.strip() or "I could not find an answer to that; nothing was changed."

@@ -213,5 +213,5 @@ def test_the_model_chooses_the_label_from_the_contract_s_own_names() -> None:
     r = choice_to_reading(choice, REVIEWS, "sample")
     assert r.kind == "edit" and r.edits[0].label == "negative"
     assert "label" not in choice_schema(CHAT).model_json_schema()["properties"]
-    empty = choice_to_reading(schema.model_validate({"op": "add_label"}), REVIEWS, "sample")
+    empty = choice_to_reading(schema.model_validate({"op": "rename_label"}), REVIEWS, "sample")
     assert empty.kind == "edit" and not empty.edits  # nothing usable: said as not understood

@@ -81,9 +81,9 @@ def _alt(words: list[str]) -> str:
     return "|".join(re.escape(w).replace(r"\ ", r"[\s-]+") for w in ordered)
 
 
-_END = r"(?=\s*(?:$|[,.;:=!?]| - | — |\b(?:but|dar|and|si|with|cu|please|te rog|then|apoi)\b))"
+_END = r"(?=\s*(?:$|[,.;:=!?]| - | — |\b(?:but|dar|and|si|with|cu|please|te rog|then|apoi|too|also|as well|la fel)\b))"
 _SLOTS = {
-    "n": r"(?P<n>\d[\d.,_]*\d|\d)",
+    "n": r"(?P<n>-?\d[\d.,_]*\d|-?\d)",
     "x": r"(?P<x>[^,.;!?]+?)" + _END,
     "def": r"(?P<def>[^;!?]+?)(?=\s*(?:$|[;!?]))",
     "list": r"(?P<list>[\w-]+(?:(?:\s*,\s*|\s+(?:and|or|si|sau)\s+|\s*/\s*|\s+)[\w-]+){1,9})"
@@ -359,7 +359,8 @@ def _read_with(c: _Compiled, text: str, spec: DatasetSpec, stage: str) -> Readin
         for pat in p.get("rule", []):
             m = s.take(pat)
             if m:
-                edits.append(SpecEdit(op="add_rule", value=_sentence(text[m.start() :].strip())))
+                rule = re.sub(_RULE_HEAD, "", text.strip(), flags=re.I)  # the user's own letters
+                edits.append(SpecEdit(op="add_rule", value=_sentence(rule)))
                 break
     leftover = _leftover(s.t)
     if kind == "generate":
@@ -369,6 +370,9 @@ def _read_with(c: _Compiled, text: str, spec: DatasetSpec, stage: str) -> Readin
     if base.rstrip().endswith("?") or c.question_starts.match(base):
         return Reading("question", language=c.language)
     return None
+
+
+_RULE_HEAD = r"^(?:the\s+)?(?:assistant|bot|asistentul|botul)\s+(?:should\s+|must\s+|trebuie\s+s[aă]\s+|s[aă]\s+)?"
 
 
 def _clean(name: str) -> str:
@@ -509,7 +513,7 @@ def choice_to_reading(choice: BaseModel, spec: DatasetSpec, stage: str) -> Readi
         edit = SpecEdit(op=op, label=label)
     elif op == "set_label_share" and label and 0 < number <= 100:
         edit = SpecEdit(op="set_label_share", label=label, share=number / 100)
-    elif op == "add_label" and text:
+    elif op == "add_label":  # an empty name is refused by apply_edits with its own reason
         edit = SpecEdit(op="add_label", label=text)
     elif op == "rename_label" and label and text:
         edit = SpecEdit(op="rename_label", label=label, new_name=text)

@@ -35,6 +35,42 @@ def settings_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     set_provider(None)
 
 
+def as_choice(intent: dict[str, Any]) -> dict[str, Any]:
+    """A scripted reading written as {"kind": …, "edits": […]} → the model's ReplyChoice answer
+    (one operation, its label, number and a few words)."""
+    if "op" in intent:
+        return intent
+    kind = intent.get("kind")
+    if kind in ("approve", "cancel", "question"):
+        return {"op": kind}
+    if kind == "generate":
+        return {"op": "generate_all", "number": intent.get("rows") or 0}
+    e = (intent.get("edits") or [{}])[0]
+    op = e.get("op", "unclear")
+    out: dict[str, Any] = {"op": op}
+    if e.get("label") is not None:
+        out["label"] = e["label"]
+    if e.get("number") is not None:
+        out["number"] = e["number"]
+    if e.get("share") is not None:
+        out["number"] = round(e["share"] * 100)
+    if op in ("add_label",):
+        out = {"op": op, "text": e.get("label") or ""}
+    if op == "rename_label":
+        out["text"] = e.get("new_name") or ""
+    if op == "set_length":
+        out = {"op": "shorter" if e.get("value") == "short" else "longer"}
+    if op == "set_multi_label":
+        out = {"op": "multi_label_on" if e.get("value") == "yes" else "multi_label_off"}
+    if (
+        e.get("value") is not None
+        and "text" not in out
+        and op not in ("set_length", "set_multi_label")
+    ):
+        out["text"] = e["value"]
+    return out
+
+
 def _last(messages: list[BaseMessage]) -> str:
     return str(messages[-1].content)
 
@@ -51,10 +87,7 @@ class ReviewWorld:
     def __init__(self) -> None:
         self.asked = False
         self.intents: dict[str, Any] = {
-            "make it more negative reviews": {
-                "kind": "edit",
-                "edits": [{"op": "more_of_label", "label": "negative"}],
-            },
+            "make it more negative reviews": {"op": "more_of_label", "label": "negative"},
         }
         self.wrong_judge: set[str] = set()
 
@@ -82,10 +115,10 @@ class ReviewWorld:
                 "length": "short",
                 "tones": ["casual", "formal"],
             }
-        if kind == "Intent":
+        if kind == "ReplyChoice":
             reply = re.search(r"<reply>\s*(.*?)\s*</reply>", _last(messages), re.S)
             text = reply.group(1) if reply else ""
-            return self.intents.get(text, {"kind": "question", "answer": "It is fine."})
+            return as_choice(self.intents.get(text, {"op": "question"}))
         if kind == "GeneratedText":
             prompt = _last(messages)
             label = re.search(r"<label>(.*?)</label>", prompt).group(1)  # type: ignore[union-attr]

@@ -62,7 +62,7 @@ async def test_malformed_json_three_times_at_a_review_point(world: ReviewWorld) 
     bad = {"n": 0}
 
     def responder(kind: str, messages: list) -> Any:
-        if kind == "Intent" and bad["n"] < 10:
+        if kind == "ReplyChoice" and bad["n"] < 10:
             bad["n"] += 1
             return "{not json at all"
         if kind == "text" and bad["n"] < 10:
@@ -154,7 +154,7 @@ async def test_user_edits_that_would_break_labels_are_refused(
         "kind": "edit",
         "edits": [{"op": "add_label", "label": "Positive"}],
     }
-    world.intents["add an empty label"] = {
+    world.intents["put in a blank one too"] = {
         "kind": "edit",
         "edits": [{"op": "add_label", "label": "  "}],
     }
@@ -163,7 +163,7 @@ async def test_user_edits_that_would_break_labels_are_refused(
         await say(conv, DESCRIPTION)
         ev = await say(conv, "add a label positive")
         assert "There is already a label “positive”. The contract is unchanged (v1)." in text(ev)
-        ev = await say(conv, "add an empty label")
+        ev = await say(conv, "put in a blank one too")
         assert "The new label needs a name." in text(ev)
         assert (await conv.pending_prompt())["stage"] == "contract"
 

@@ -15,7 +15,7 @@ from agent.llm import use_model
 from agent.session import Conversation, open_graph
 from agent.tools.chat_task import validate_messages
 from tests.chat_helpers import say, stage, text
-from tests.conftest import VOCAB
+from tests.conftest import VOCAB, as_choice
 from tests.fakes import ScriptedModel
 
 REQUEST = (
@@ -55,11 +55,9 @@ class BankWorld:
                 "language": "Romanian",
                 "size": 100,
             }
-        if kind == "Intent":
+        if kind == "ReplyChoice":
             reply = re.search(r"<reply>\s*(.*?)\s*</reply>", last, re.S)
-            return self.intents.get(
-                reply.group(1) if reply else "", {"kind": "question", "answer": "ok"}
-            )
+            return as_choice(self.intents.get(reply.group(1) if reply else "", {"op": "question"}))
         if kind == "UserTurn":
             seed = re.search(r"Variation seed: (\S+)", last).group(1)  # type: ignore[union-attr]
             rng = random.Random(seed)

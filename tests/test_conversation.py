@@ -20,15 +20,10 @@ async def test_description_to_exported_dataset(fake_model, settings_env: Path) -
     async with open_graph() as graph:
         conv = Conversation(graph, "t1")
 
-        # description → one clarifying question
+        # a description the archetypes know (reviews → sentiment) → a contract at once, no question
         ev = await say(conv, DESCRIPTION)
-        assert "Which labels do you need?" in text(ev)
-        assert stage(ev) == "clarify"
-
-        # answer → a contract to approve (labels with definitions, mix, size)
-        ev = await say(conv, "positive, negative and neutral")
         assert stage(ev) == "contract"
-        assert "The customer is unhappy." in text(ev) and "33 %" in text(ev)
+        assert "| negative |" in text(ev) and "33 %" in text(ev)
 
         # approve → sample of 10 rows with a critique
         ev = await say(conv, {"action": "approve"})
@@ -153,12 +148,13 @@ async def test_a_run_with_poor_agreement_pauses_and_continues_on_request(
 async def test_free_text_read_as_approval_never_starts_the_full_run_unasked(
     fake_model, world, settings_env: Path
 ) -> None:
-    world.intents["make the texts shorter"] = {"kind": "approve"}  # a model misreading a refinement
+    # words the tables do not know, which a model misreads as an approval
+    world.intents["tweak the vibe a little"] = {"kind": "approve"}
     async with open_graph() as graph:
         conv = Conversation(graph, "misread")
         await say(conv, DESCRIPTION + " just go")
         await say(conv, {"action": "approve"})
-        ev = await say(conv, "make the texts shorter")
+        ev = await say(conv, "tweak the vibe a little")
         assert "Shall I generate all 100 rows now?" in text(ev) and stage(ev) == "sample"
         assert (await conv.state()).values.get("run_dir") is None
         ev = await say(conv, "yes")

@@ -237,7 +237,7 @@ async def reach(h: H, start: str) -> None:
     if start == "new":
         return
     if start == "clarify":
-        await h.say("I need a dataset of customer reviews.")
+        await h.say("I need a dataset for my project.")  # no known kind of data: a question
         return await h.at("clarify")
     await h.say(DESCRIPTION)
     await h.at("contract")
@@ -953,18 +953,18 @@ CASES: list[Case] = [
          ),
     # the model misbehaving
     Case("llm-garbage-at-review", "malformed JSON again and again for a refinement", "sample",
-         hooked("Intent", garbage(), send("please tweak the vibe somehow")),
-         ("could not be understood after 4 tries", "nothing was changed"), then=heal("Intent")),
+         hooked("ReplyChoice", garbage(), send("please tweak the vibe somehow")),
+         ("could not be understood after 4 tries", "nothing was changed"), then=heal("ReplyChoice")),
     Case("llm-garbage-in-step", "malformed JSON for the proposal", "new",
          hooked("Proposal", garbage(), send(DESCRIPTION)), ("could not be understood", "press Retry"),
          changes=ALL, then=heal("Proposal")),
     Case("llm-prose-clarify", "prose instead of JSON when clarifying", "new",
-         hooked("Clarification", always("Sure! Happy to help with that."), send("I need review data.")),
+         hooked("Clarification", always("Sure! Happy to help with that."), send("I need data for my project.")),
          ("could not be understood", "press Retry"), changes=ALL, then=heal("Clarification")),
     Case("llm-down-at-review", "the model server refuses connections at a review point", "sample",
-         hooked("Intent", lambda _m: connect_error(), send("please tweak the vibe somehow")),
+         hooked("ReplyChoice", lambda _m: connect_error(), send("please tweak the vibe somehow")),
          ("The model server is not answering", "press Retry"), changes=frozenset({"stage"}),
-         then=heal("Intent")),
+         then=heal("ReplyChoice")),
     Case("llm-dies-mid-run", "the model server dies after some rows of the full run", "sample",
          server_dies_mid_run(after=12, errors=-1), ("The model server", "not answer", "press Retry"),
          changes=frozenset({"stage"}), check=rows_kept_then_resumed, then=None),

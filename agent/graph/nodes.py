@@ -14,14 +14,30 @@ from langgraph.config import get_config, get_stream_writer
 from langgraph.graph import END
 from langgraph.types import Command, interrupt
 
-from agent import prompts
+from agent import archetypes, prompts
 from agent.config import get_settings
 from agent.graph.publish import parse_target
+from agent.graph.replies import (
+    Reading,
+    choice_schema,
+    choice_to_reading,
+    parse_rows,
+    preview,
+    read_reply,
+    says_just_go,
+    suggestions,
+)
 from agent.graph.state import State
+from agent.languages import find_language, fold, guess_language
 from agent.llm import LLMBadOutput, as_messages, get_chat_model, structured_call
-from agent.schemas import ChatProposal, Clarification, CritiqueNotes, Intent, Proposal
+from agent.schemas import (
+    ChatProposal,
+    Clarification,
+    CritiqueNotes,
+    Proposal,
+    archetype_choice_schema,
+)
 from agent.spec import (
-    MAX_TURNS,
     DatasetSpec,
     SpecEdit,
     SpecError,
@@ -39,18 +55,23 @@ from agent.tools.export import export_dataset, zip_folder
 from agent.tools.generate import read_rows, run_generation
 
 CHAT_WORDS = re.compile(
-    r"\b(conversations?|dialog(ue)?s?|chats?|multi-turn|turns|assistant|chatbot|fine-?tun\w*|sft|instruction)\b",
+    r"\b(conversations?|conversatii|conversatie|dialog(ue)?s?|dialoguri|chats?|multi-turn|turns|"
+    r"assistant|asistent(ul)?|chatbot|fine-?tun\w*|sft|instruction)\b",
     re.I,
 )
-JUST_GO = re.compile(r"\b(just go|go ahead|just do it|defaults?|surprise me|whatever)\b", re.I)
+TEXTCAT_WORDS = re.compile(
+    r"\b(classif\w*|clasific\w*|labels?|labell?ed|etichet\w*|categor\w*|sentiment)\b", re.I
+)
+SIZE_WORDS = re.compile(
+    r"\b(\d[\d.,_]*)\s+(?:de\s+)?(?:rows|examples|texts|reviews|items|records|conversations|"
+    r"dialogues|samples|randuri|exemple|texte|recenzii|conversatii|dialoguri|intrari)\b",
+    re.I,
+)
 APPROVE = re.compile(
     r"^\s*(yes|y|ok|okay|sure|approve[d]?|looks good|lgtm|go|continue|da|oui|sí|si|ja|perfect)\W*$",
     re.I,
 )
 CANCEL = re.compile(r"^\s*(cancel|stop|quit|abort|no thanks)\W*$", re.I)
-GENERATE_N = re.compile(
-    r"\b(?:generate|make|produce|create|scale to)\s+(-?[\d][\d_,.]*)\s*(rows?)?\b", re.I
-)
 
 
 def _to(node: str) -> Any:
@@ -81,6 +102,26 @@ def _spec(state: State) -> DatasetSpec:
 # --- clarify and propose -----------------------------------------------------------------------
 
 
+def stated_choices(state: State) -> dict[str, Any]:
+    """The user's explicit choices: what the CLI locked, then task, data language and size said in
+    the conversation's own words. A model's reading never overrides these."""
+    locked = dict(state.get("locked") or {})
+    said = " ".join(str(m.content) for m in state["messages"] if isinstance(m, HumanMessage))
+    folded = fold(said)
+    if "task" not in locked:
+        if CHAT_WORDS.search(folded):
+            locked["task"] = "chat"
+        elif TEXTCAT_WORDS.search(folded):
+            locked["task"] = "textcat"
+    if "language" not in locked and (language := find_language(said)):
+        locked["language"] = language
+    if "size" not in locked and (m := SIZE_WORDS.search(folded)):
+        size = parse_rows(m.group(1))
+        if size:
+            locked["size"] = size
+    return locked
+
+
 async def clarify(state: State) -> Command[Literal["ask_user", "propose", "review_contract"]]:
     """Ask at most two short questions, unless the request is clear or the user says "just go"."""
     if state.get("spec"):
@@ -88,18 +129,22 @@ async def clarify(state: State) -> Command[Literal["ask_user", "propose", "revie
     rounds = state.get("clarify_rounds", 0)
     last = next((m for m in reversed(state["messages"]) if isinstance(m, HumanMessage)), None)
     said = " ".join(str(m.content) for m in state["messages"] if isinstance(m, HumanMessage))
-    task = "chat" if CHAT_WORDS.search(said) else state.get("task", "textcat")
-    if rounds >= 2 or (last is not None and JUST_GO.search(str(last.content))):
-        return Command(goto="propose", update={"task": task})
+    locked = stated_choices(state)
+    known = archetypes.match(said)
+    update: dict[str, Any] = {
+        "locked": locked,
+        "user_language": guess_language(said),
+        "task": locked.get("task") or (known.task if known else state.get("task", "textcat")),
+    }
+    if known or rounds >= 2 or (last is not None and says_just_go(str(last.content))):
+        return Command(goto="propose", update=update)
     msgs = as_messages(
         prompts.CLARIFY_SYSTEM.format(rounds=rounds),
         prompts.CLARIFY_USER.format(conversation=_conversation(state["messages"])),
     )
     decision = await structured_call(get_chat_model("steer"), Clarification, msgs)
-    update: dict[str, Any] = {
-        "user_language": decision.user_language or "English",
-        "task": "chat" if task == "chat" else decision.task,
-    }
+    if "task" not in locked:
+        update["task"] = decision.task
     if decision.ready or not decision.question.strip():
         return Command(goto="propose", update=update)
     update |= {
@@ -123,30 +168,91 @@ async def ask_user(state: State) -> Command[Literal["clarify", "ask_user"]]:
     return Command(goto="clarify", update={"messages": [HumanMessage(content=text)]})
 
 
-async def propose(state: State) -> Command[Literal["review_contract"]]:
-    if state.get("task") == "chat":
-        return await propose_chat(state)
-    settings = get_settings()
+def _user_said(state: State) -> list[str]:
+    """The user's messages, first to last (the first one is the description)."""
+    return [str(m.content) for m in state["messages"] if isinstance(m, HumanMessage)]
+
+
+def _user_language(state: State, said: list[str]) -> str:
+    return state.get("user_language") or guess_language("\n".join(said))
+
+
+async def _pick_archetype(
+    state: State, said: list[str], task: archetypes.Task
+) -> archetypes.Archetype | None:
+    """The archetype the request is: by keywords, else the model's choice from the ids (an enum,
+    with examples) — None when it says "other" or its answer cannot be read."""
+    found = archetypes.match("\n".join(said), task)
+    if found is not None:
+        return found
+    kinds = archetypes.load(task)
+    examples = [
+        prompts.PROPOSE_ARCHETYPE_EXAMPLE.format(request=ex, id=a.id)
+        for a in kinds
+        for ex in a.examples[:1]
+    ]
+    other = (
+        "Legal contract clauses labelled by clause type."
+        if task == "textcat"
+        else "Conversations with a museum guide robot."
+    )
+    examples.append(prompts.PROPOSE_ARCHETYPE_EXAMPLE.format(request=other, id="other"))
     msgs = as_messages(
-        prompts.PROPOSE_SYSTEM.format(user_language=state.get("user_language", "English")),
+        prompts.PROPOSE_ARCHETYPE_SYSTEM.format(
+            what="text-classification" if task == "textcat" else "chat (conversation)",
+            kinds="\n".join(f"- {a.id}: {a.summary}" for a in kinds),
+            examples="\n".join(examples),
+        ),
         prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"])),
     )
-    description = next(
-        (str(m.content) for m in state["messages"] if isinstance(m, HumanMessage)),
-        "A synthetic dataset.",
+    schema = archetype_choice_schema(archetypes.ids(task), chat=task == "chat")
+    try:
+        choice = await structured_call(get_chat_model("steer"), schema, msgs)
+    except LLMBadOutput:
+        return None
+    return None if choice.archetype == "other" else archetypes.get(choice.archetype)
+
+
+async def propose(state: State) -> Command[Literal["review_contract"]]:
+    """The first text-classification contract: from an archetype when the request is a known kind
+    (the model adapts it; labels it gets wrong do not survive), else the model's free proposal."""
+    locked = state.get("locked") or {}
+    if (locked.get("task") or state.get("task")) == "chat":
+        return await propose_chat(state)
+    settings = get_settings()
+    said = _user_said(state)
+    description = said[0] if said else "A synthetic dataset."
+    arch = await _pick_archetype(state, said, "textcat")
+    system = prompts.PROPOSE_SYSTEM.format(user_language=_user_language(state, said))
+    if arch is not None:
+        system += "\n\n" + prompts.PROPOSE_FROM_ARCHETYPE.format(
+            title=arch.title, standard=arch.standard_json()
+        )
+    msgs = as_messages(
+        system, prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"]))
     )
     problem = ""
-    for _ in range(3):  # a proposal with unusable labels is asked for again, not shown
+    for _ in range(1 if arch else 3):  # without an archetype, unusable labels are asked for again
         p = await structured_call(get_chat_model("steer"), Proposal, msgs)
+        choice = archetypes.textcat_choice(arch, p, said)
+        if arch is None and choice.problems:
+            problem = "; ".join(choice.problems[:2])
+            continue
         try:
             spec, notes = proposal_to_spec(
                 description=description,
-                name=p.name,
-                labels=[lb.to_label() for lb in p.labels],
-                multi_label=p.multi_label,
-                language=p.language,
-                size=p.size,
-                style=Style(topics=p.topics[:8], length=p.length, tones=p.tones[:4] or ["neutral"]),
+                name=archetypes.dataset_name(description, p.name, arch),
+                labels=choice.labels,
+                multi_label=choice.multi_label,
+                language=archetypes.data_language(
+                    said, locked=locked, archetype=arch, model=p.language
+                ),
+                size=locked.get("size") or archetypes.stated_size(said) or p.size,
+                style=Style(
+                    topics=choice.topics,
+                    length=choice.length,  # type: ignore[arg-type]
+                    tones=choice.tones or ["neutral"],
+                ),
                 max_rows=settings.max_rows,
             )
             break
@@ -158,7 +264,7 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
             "try naming the labels you want, e.g. “labels: positive, negative”."
         )
     ask = "Approve it to see a sample, or tell me what to change (e.g. “drop neutral”, “in Romanian”)."
-    return _first_contract(state, spec, notes, ask=ask, intro=p.intro)
+    return _first_contract(state, spec, choice.notes + notes, ask=ask, intro=p.intro)
 
 
 def _first_contract(
@@ -166,8 +272,11 @@ def _first_contract(
 ) -> Command[Literal["review_contract"]]:
     """Show version 1 of the contract and wait for its review."""
     note = f"\n\n_Note: I {'; '.join(notes)}._" if notes else ""
-    if state.get("user_language", "English").lower() not in ("english", "en") and intro.strip():
-        ask = intro.strip()  # the person's own language, written by the model
+    language = state.get("user_language") or guess_language("\n".join(_user_said(state)))
+    # the person's own language, written by the model — when it is in that language at all
+    if language.lower() not in ("english", "en") and intro.strip():
+        if guess_language(intro, default=language) == language:
+            ask = intro.strip()
     text = f"Here is the proposed contract:\n\n{render_spec(spec)}{note}{extra}\n\n{ask}"
     return Command(
         goto="review_contract",
@@ -181,40 +290,39 @@ def _first_contract(
 
 
 async def propose_chat(state: State) -> Command[Literal["review_contract"]]:
+    """The first chat contract: an archetype's shape when the request is a known kind (the model's
+    system prompt, personas … kept where they pass their checks; the archetype's rules always),
+    else the model's own proposal."""
     settings = get_settings()
+    locked = state.get("locked") or {}
+    said = _user_said(state)
+    description = said[0] if said else "Chat data."
+    arch = await _pick_archetype(state, said, "chat")
+    system = prompts.PROPOSE_CHAT_SYSTEM.format(user_language=_user_language(state, said))
+    if arch is not None:
+        system += "\n\n" + prompts.PROPOSE_CHAT_FROM_ARCHETYPE.format(
+            title=arch.title, standard=arch.standard_json()
+        )
     msgs = as_messages(
-        prompts.PROPOSE_CHAT_SYSTEM.format(user_language=state.get("user_language", "English")),
-        prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"])),
-    )
-    description = next(
-        (str(m.content) for m in state["messages"] if isinstance(m, HumanMessage)), "Chat data."
+        system, prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"]))
     )
     p = await structured_call(get_chat_model("steer"), ChatProposal, msgs)
-    notes: list[str] = []
-    turns = min(max(p.turns, 1), MAX_TURNS)
-    if turns != p.turns:
-        notes.append(f"turns {p.turns} is out of range, using {turns}")
-    size = min(max(p.size, 1), settings.max_rows)
-    if size != p.size:
-        notes.append(f"size {p.size:,} is out of range, using {size:,}")
+    language = archetypes.data_language(said, locked=locked, archetype=arch, model=p.language)
+    chat, topics, notes = archetypes.chat_choice(arch, p, said, language=language)
+    wanted = locked.get("size") or archetypes.stated_size(said) or p.size
+    size = min(max(wanted, 1), settings.max_rows)
+    if size != wanted:
+        notes.append(f"size {wanted:,} is out of range, using {size:,}")
     chunks = load_chunks(_run_root() / "documents")
     spec = make_spec(
         {
             "task": "chat",
-            "name": p.name,
+            "name": archetypes.dataset_name(description, p.name, arch),
             "description": description[:2000],
-            "language": p.language or "English",
+            "language": language,
             "size": size,
-            "style": {"topics": p.topics[:8]},
-            "chat": {
-                "system_prompt": p.system_prompt.strip() or "You are a helpful assistant.",
-                "turns": turns,
-                "personas": p.personas[:6],
-                "intents": p.intents[:6],
-                "answer_style": p.answer_style or "helpful and concise",
-                "answer_length": p.answer_length,
-                "grounded": bool(chunks),
-            },
+            "style": {"topics": topics},
+            "chat": chat | {"grounded": bool(chunks)},
         }
     )
     docs = (
@@ -293,33 +401,9 @@ STAGE_WORDS = {
     "confirm_publish": "the publishing confirmation",
     "clarify": "a question",
 }
-BUTTONS = ("approve", "cancel", "generate")
+BUTTONS = ("approve", "cancel", "generate", "edit")
 NEXT_ON_APPROVE = {"contract": "sample", "sample": "scale", "dataset": "export", "paused": "scale"}
 CONTINUE = re.compile(r"\b(continue|carry on|resume|keep going|finish)\b", re.I)
-
-
-def quick_intent(text: str) -> Intent | None:
-    """Unambiguous replies need no model (and tiny models get them wrong)."""
-    if APPROVE.match(text):
-        return Intent(kind="approve")
-    if CANCEL.match(text):
-        return Intent(kind="cancel")
-    m = GENERATE_N.search(text)
-    if m:
-        rows = parse_rows(m.group(1))
-        return None if rows is None else Intent(kind="generate", rows=rows)
-    return None
-
-
-def parse_rows(raw: str) -> int | None:
-    """A row count as typed: "1000", "1,000", "10.000" or "1_000"; None when not a whole number
-    (a "10.000" read as ten would quietly make a dataset a thousand times too small)."""
-    raw = raw.strip().rstrip(".,_")
-    if re.fullmatch(r"-?\d+", raw):
-        return int(raw)
-    if re.fullmatch(r"-?\d{1,3}([.,_])\d{3}(\1\d{3})*", raw):
-        return int(re.sub(r"[.,_]", "", raw))
-    return None
 
 
 def _button_problem(reply: dict[str, Any], stage: str, spec: DatasetSpec) -> str | None:
@@ -378,8 +462,8 @@ async def interpret(
     spec = _spec(state)
     settings = get_settings()
     said: list[AnyMessage] = []
-    intent: Intent | None
-    explicit = True  # a button, or words that need no model
+    reading: Reading
+    by_model = False  # a model's reading of free text: it never starts a sample or a run by itself
     if isinstance(reply, dict) and "action" in reply:
         problem = _button_problem(reply, stage, spec)
         if problem:
@@ -387,71 +471,90 @@ async def interpret(
     if stage == "publish":
         return _interpret_publish(state, reply)
     if isinstance(reply, dict) and "action" in reply:
-        intent = Intent(kind=reply["action"], rows=reply.get("rows"))
+        if reply["action"] == "edit":  # a "did you mean" button: the edits it offered
+            try:
+                edits = [SpecEdit.model_validate(e) for e in reply.get("edits") or []]
+            except ValueError:
+                edits = []
+            if not edits:
+                return Command(goto=_to(back), update={"messages": [_say(NOT_TEXT)]})
+            reading = Reading("edit", edits=edits)
+        else:
+            reading = Reading(reply["action"], rows=reply.get("rows"))
     else:
         text = _reply_text(reply)
         if text is None:
             return Command(goto=_to(back), update={"messages": [_say(NOT_TEXT)]})
         said.append(HumanMessage(content=text))
-        asked = GENERATE_N.search(text)
-        if asked and parse_rows(asked.group(1)) is None:
+        found = read_reply(text, spec, stage)
+        if found is None and stage == "paused" and CONTINUE.search(text):
+            found = Reading("approve")
+        if found is not None and found.kind == "generate" and found.rows == -1:
+            number = re.search(r"\d[\d.,_]*", text)
             msg = _say(
-                f"The size must be a whole number of rows; “{asked.group(1)}” is not. "
-                f"The contract is unchanged (v{spec.version})."
+                f"The size must be a whole number of rows; “{number.group(0) if number else text[:20]}” "
+                f"is not. The contract is unchanged (v{spec.version})."
             )
             return Command(goto=_to(back), update={"messages": [*said, msg]})
-        intent = quick_intent(text)
-        if intent is None and stage == "paused" and CONTINUE.search(text):
-            intent = Intent(kind="approve")
-        explicit = intent is not None
-        if intent is None:
-            msgs = as_messages(
-                prompts.INTENT_SYSTEM.format(stage=stage, stage_help=prompts.STAGE_HELP[stage]),
-                prompts.INTENT_USER.format(contract=spec.model_dump_json(), reply=text),
-            )
+        if (
+            found is not None
+            and found.kind == "edit"
+            and text.rstrip().endswith("?")
+            and preview(spec, found.edits, settings.max_rows) is None
+        ):
+            found = Reading("question")  # "will the texts be in English?" when they already are
+        if found is None:
             try:
-                intent = await structured_call(get_chat_model("steer"), Intent, msgs)
-            except LLMBadOutput as exc:
-                return Command(goto=_to(back), update={"messages": [*said, _say(str(exc))]})
-    assert intent is not None
-    if intent.kind == "generate" and intent.rows is not None:
+                found = await _model_reading(spec, stage, text)
+            except LLMBadOutput as exc:  # the model could not be read either
+                return _not_understood(spec, stage, said, text, why=str(exc))
+            by_model = True
+        reading = found
+    if reading.kind == "generate" and reading.rows is not None:
         try:  # an impossible size is said at once, not offered for confirmation
-            check_size(intent.rows, settings.max_rows)
+            check_size(reading.rows, settings.max_rows)
         except SpecError as exc:
             msg = _say(f"{exc} The contract is unchanged (v{spec.version}).")
             return Command(goto=_to(back), update={"messages": [*said, msg]})
-    if not explicit and stage in ("sample", "paused") and intent.kind in ("approve", "generate"):
-        # A long run starts only on a clear yes: a model's reading of free text is not enough.
-        rows = (
-            f"{intent.rows:,}"
-            if intent.kind == "generate" and intent.rows
-            else f"all {spec.size:,}"
-        )
+    if (
+        by_model
+        and stage in ("contract", "sample", "paused")
+        and reading.kind in ("approve", "generate")
+    ):
+        # Work starts only on a clear yes: a model's reading of free text is not enough.
+        if stage == "contract":
+            ask = "Shall I make a sample from this contract now?"
+        else:
+            rows = (
+                f"{reading.rows:,}"
+                if reading.kind == "generate" and reading.rows
+                else f"all {spec.size:,}"
+            )
+            ask = f"Shall I generate {rows} rows now?"
         msg = _say(
-            f"Shall I generate {rows} rows now? Say “yes” (or “generate N”), or tell me what to "
-            "change first. Nothing was started."
+            f"{ask} Say “yes” (or “generate N”), or tell me what to change first. Nothing was started."
         )
         return Command(goto=_to(back), update={"messages": [*said, msg]})
 
-    if intent.kind == "approve":
+    if reading.kind == "approve":
         update_ok: dict[str, Any] = {"messages": said}
         if stage == "paused":  # the user chose to finish despite the stop rule
             update_ok["ignore_stop"] = True
         return Command(goto=_to(NEXT_ON_APPROVE[stage]), update=update_ok)
-    if intent.kind == "cancel":
+    if reading.kind == "cancel":
         msg = _say(
             "Stopped. Your contract, samples and rows are kept; write again to start a new dataset."
         )
         return Command(goto=_to(END), update={"messages": [*said, msg], "stage": "cancelled"})
-    if intent.kind == "question":
-        answer = await _answer(state, spec, said, fallback=intent.answer)
+    if reading.kind == "question":
+        answer = await _answer(state, spec, said, fallback="")
         return Command(goto=_to(back), update={"messages": [*said, _say(answer, kind="answer")]})
 
-    edits = list(intent.edits)
-    if intent.kind == "generate" and intent.rows is not None and intent.rows != spec.size:
-        edits.append(SpecEdit(op="set_size", number=intent.rows))
-    if intent.kind == "edit" and intent.rows is not None and not edits:
-        edits.append(SpecEdit(op="set_size", number=intent.rows))
+    edits = list(reading.edits)
+    if reading.kind == "generate" and reading.rows is not None and reading.rows != spec.size:
+        edits.append(SpecEdit(op="set_size", number=reading.rows))
+    if reading.kind == "edit" and not edits:  # the model chose an edit but gave nothing usable
+        return _not_understood(spec, stage, said, _reply_text(reply) or "")
     try:
         new = apply_edits(spec, edits, max_rows=settings.max_rows) if edits else spec
     except SpecError as exc:
@@ -462,20 +565,77 @@ async def interpret(
     if new is not spec:
         diff = spec_diff(spec, new)
         history = [*state.get("history", []), {"version": new.version, "diff": diff}]
-        text = f"Contract v{spec.version} → v{new.version}:\n```diff\n" + "\n".join(diff) + "\n```"
+        head = "I read that as a change to the contract. " if by_model else ""
+        text = (
+            f"{head}Contract v{spec.version} → v{new.version}:\n```diff\n"
+            + "\n".join(diff)
+            + "\n```"
+        )
+        if reading.leftover:
+            text += f"\n\n_I did not act on: “{reading.leftover}”._"
         update |= {
             "spec": new.model_dump(),
             "history": history,
             "messages": [*said, _say(text, kind="diff")],
-            "refinements": state.get("refinements", 0) + (1 if intent.kind == "edit" else 0),
+            "refinements": state.get("refinements", 0) + (1 if reading.kind == "edit" else 0),
         }
-    if intent.kind == "generate":
+    if reading.kind == "generate":
         return Command(goto="scale", update=update | {"ignore_stop": False})
-    # An edit: at the contract step show the new contract; later, make a new sample from it.
-    if stage == "contract":
-        update["messages"] = [*update["messages"], _say(render_spec(new), kind="contract")]
-        return Command(goto="review_contract", update=update)
+    # An edit at the contract step, or one a model read: show the new contract to approve.
+    # Words the tables read (or a button) after a sample: make a new sample from it.
+    if stage == "contract" or by_model:
+        ask = "Approve it to see a sample, or tell me what else to change."
+        update["messages"] = [
+            *update["messages"],
+            _say(f"{render_spec(new)}\n\n{ask}", kind="contract"),
+        ]
+        return Command(goto="review_contract", update=update | {"stage": "contract"})
     return Command(goto="sample", update=update)
+
+
+async def _model_reading(spec: DatasetSpec, stage: str, text: str) -> Reading:
+    """The model's reading of a reply the tables did not understand: it chooses from what the
+    contract allows (`choice_schema`). Raises LLMBadOutput when its answer could not be read."""
+    msgs = as_messages(
+        prompts.CHOICE_SYSTEM.format(stage=stage, stage_help=prompts.STAGE_HELP[stage]),
+        prompts.INTENT_USER.format(contract=render_spec(spec), reply=text),
+    )
+    choice = await structured_call(get_chat_model("steer"), choice_schema(spec), msgs)
+    return choice_to_reading(choice, spec, stage)
+
+
+def _not_understood(
+    spec: DatasetSpec, stage: str, said: list[AnyMessage], text: str, why: str = ""
+) -> Command[Any]:
+    """Never silent: say nothing changed, and offer what the words could mean as buttons."""
+    offers = suggestions(text, spec, get_settings().max_rows) if stage != "dataset" else []
+    where = (
+        f"the contract (v{spec.version})"
+        if stage in ("contract", "sample", "paused")
+        else "anything"
+    )
+    msg = f"{why} " if why else ""
+    msg += f"I did not understand that, so I did not change {where}."
+    if offers:
+        msg += " Did you mean: " + " — or ".join(f"**{o['title']}**" for o in offers) + "?"
+    else:
+        msg += " You can approve, cancel, or say what to change."
+    choices = [
+        {
+            "title": o["title"],
+            "value": {
+                "action": "edit",
+                "edits": o["edits"],
+                "stage": stage,
+                "version": spec.version,
+            },
+        }
+        for o in offers
+    ]
+    return Command(
+        goto=_to(REVIEW_NODE.get(stage, "review_contract")),
+        update={"messages": [*said, _say(msg, kind="unclear", choices=choices)]},
+    )
 
 
 def _interpret_publish(state: State, reply: Any) -> Command[Any]:
@@ -554,6 +714,12 @@ def _run_root() -> Path:
     return thread_root(_thread_id())
 
 
+def _status(text: str) -> None:
+    """Tell the UI at once that this step is working ({"status": …} on the custom stream), before
+    its first row or reply arrives."""
+    get_stream_writer()({"status": text})
+
+
 async def sample(state: State) -> Command[Literal["critique"]]:
     from agent.llm import get_chat_models  # one model per endpoint (LLM_ENDPOINTS)
 
@@ -562,6 +728,8 @@ async def sample(state: State) -> Command[Literal["critique"]]:
     k = state.get("samples_made", 0) + 1
     n = min(settings.sample_size, spec.size)
     run_dir = _run_root() / f"sample-{k:03d}-v{spec.version}"
+    writer = get_stream_writer()
+    _status("Writing the sample…")
     result = await run_generation(
         spec,
         n,
@@ -570,6 +738,8 @@ async def sample(state: State) -> Command[Literal["critique"]]:
         judge=get_chat_models("judge"),
         concurrency=settings.max_concurrency,
         seed=1000 * spec.version + k,
+        # the phase tells the UI these rows are a sample's, not a full run's
+        on_progress=lambda p: writer({"progress": p | {"phase": "sample"}}),
         chunks=load_chunks(_run_root() / "documents") if spec.task == "chat" else None,
     )
     rows = sorted(read_rows(result.run_dir), key=lambda r: r["row_id"])
@@ -639,6 +809,7 @@ async def critique_chat(
 async def critique(state: State) -> Command[Literal["review_sample"]]:
     spec = _spec(state)
     rows = state.get("sample", [])
+    _status("Reviewing the sample: writing the critique…")
     if spec.task == "chat":
         return await critique_chat(state, spec, rows)
     fig = quality.figures(spec, rows)
@@ -685,6 +856,7 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
     spec = _spec(state)
     run_dir = _run_root() / f"full-v{spec.version}-n{spec.size}"
     writer = get_stream_writer()
+    _status(f"Starting the full run of {spec.size:,} rows…")
     watch = not state.get("ignore_stop")
     result = await run_generation(
         spec,

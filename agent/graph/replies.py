@@ -90,7 +90,7 @@ _SLOTS = {
     r"(?=\s*(?:$|[.;!?]|,?\s*\b(?:with|cu|but|dar|and make|si fa)\b))",
     "language": r"(?P<language>[a-z]+)",
     # a name followed by more words of the pattern ("add a {name} label", "call X {name} instead")
-    "name": r"(?P<x>[\w-]+(?: [\w-]+){0,3}?)",
+    "name": r"(?P<x>(?!(?:a|an|the|one|o|un|eticheta|label)\b)[\w-]+(?: [\w-]+){0,3}?)",
 }
 
 
@@ -507,12 +507,12 @@ def choice_to_reading(choice: BaseModel, spec: DatasetSpec, stage: str) -> Readi
             Reading("generate", rows=number or None) if stage != "contract" else Reading("approve")
         )
     edit: SpecEdit | None = None
-    if op == "set_size" and number > 0:
-        edit = SpecEdit(op="set_size", number=number)
+    if op == "set_size":  # no number: apply_edits says what is missing
+        edit = SpecEdit(op="set_size", number=number or None)
     elif op in ("more_of_label", "less_of_label", "remove_label") and label:
         edit = SpecEdit(op=op, label=label)
-    elif op == "set_label_share" and label and 0 < number <= 100:
-        edit = SpecEdit(op="set_label_share", label=label, share=number / 100)
+    elif op == "set_label_share" and label:
+        edit = SpecEdit(op="set_label_share", label=label, share=number / 100 if number else None)
     elif op == "add_label":  # an empty name is refused by apply_edits with its own reason
         edit = SpecEdit(op="add_label", label=text)
     elif op == "rename_label" and label and text:
@@ -528,8 +528,8 @@ def choice_to_reading(choice: BaseModel, spec: DatasetSpec, stage: str) -> Readi
         edit = SpecEdit(op=op, value=text)  # type: ignore[arg-type]
     elif op in ("multi_label_on", "multi_label_off"):
         edit = SpecEdit(op="set_multi_label", value="yes" if op.endswith("on") else "no")
-    elif op == "set_turns" and number > 0:
-        edit = SpecEdit(op="set_turns", number=number)
+    elif op == "set_turns":
+        edit = SpecEdit(op="set_turns", number=number or None)
     if edit is None:
         return Reading("question" if op == "question" else "edit")  # an empty edit: not understood
     return Reading("edit", edits=[edit])

@@ -1,0 +1,85 @@
+"""The signature interaction on the model a fresh machine gets (the built-in one, no fakes):
+a reviews description → a contract with a negative label → "make it more negative reviews" →
+contract v2 with a higher negative share, shown as a diff → the next sample has more negative rows.
+In English and in Romanian.
+
+Labels are assigned by quota before a row is written, so "more negative rows" is exact whatever
+the tiny model's prose is like; what these tests prove is that the conversation understood.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from agent.config import get_settings
+from agent.llm import set_provider
+from agent.session import Conversation, Event, open_graph
+
+pytestmark = pytest.mark.e2e
+
+
+async def say(conv: Conversation, value: str | dict[str, Any]) -> list[Event]:
+    events = [e async for e in conv.send(value)]
+    errors = [e.text for e in events if e.kind == "error"]
+    assert not errors, errors
+    return events
+
+
+def stage(events: list[Event]) -> str | None:
+    prompts = [e for e in events if e.kind == "prompt"]
+    return prompts[-1].data.get("stage") if prompts else None
+
+
+@pytest.fixture
+def local_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_PROVIDER", "local")
+    monkeypatch.setenv("SAMPLE_SIZE", "6")
+    monkeypatch.setenv("CONCURRENCY", "2")
+    get_settings.cache_clear()
+    set_provider("local")
+
+
+@pytest.mark.parametrize(
+    ("description", "refinement", "language"),
+    [
+        (
+            "A dataset covering customer reviews for an e-commerce website.",
+            "make it more negative reviews",
+            "English",
+        ),
+        (
+            "Vreau un set de date cu recenzii ale clienților pentru un magazin online, în limba română.",
+            "mai multe recenzii negative",
+            "Romanian",
+        ),
+    ],
+    ids=["en", "ro"],
+)
+async def test_more_negative_reviews_on_the_builtin_model(
+    local_model: None, description: str, refinement: str, language: str
+) -> None:
+    async with open_graph() as graph:
+        conv = Conversation(graph, f"steer-{language}")
+        ev = await say(conv, description)
+        assert stage(ev) == "contract"  # a known kind of data: no question needed
+        spec = (await conv.state()).values["spec"]
+        assert spec["task"] == "textcat" and spec["language"] == language
+        negative = next(n for n in (lb["name"] for lb in spec["labels"]) if n.startswith("neg"))
+        assert any(lb["name"].startswith("pos") for lb in spec["labels"])
+
+        ev = await say(conv, {"action": "approve", "stage": "contract", "version": 1})
+        assert stage(ev) == "sample"
+        first = Counter(r["label"] for r in (await conv.state()).values["sample"])
+
+        ev = await say(conv, refinement)
+        diffs = [e.text for e in ev if e.data.get("kind") == "diff"]
+        assert diffs and f"~ mix {negative}:" in diffs[0] and "v1 → v2" in diffs[0]
+        state = (await conv.state()).values
+        assert state["spec"]["version"] == 2
+        assert state["spec"]["mix"][negative] > spec["mix"][negative]
+        assert stage(ev) == "sample"  # the new sample, made from v2
+        second = Counter(r["label"] for r in state["sample"])
+        assert second[negative] > first[negative], (first, second)

@@ -111,6 +111,33 @@ class Proposal(Bounded):
     )
 
 
+class ArchetypeChoice(Bounded):
+    """Which standard kind of dataset the request is (or "other")."""
+
+    archetype: str = Field(description="The id of the kind that fits the request best, or other.")
+
+
+_CHOICES: dict[tuple[str, ...], type[ArchetypeChoice]] = {}
+
+
+def archetype_choice_schema(ids: tuple[str, ...], *, chat: bool = False) -> type[ArchetypeChoice]:
+    """ArchetypeChoice with the archetype ids (plus "other") as an enum: constrained decoding can
+    only produce one of them, which small models follow far better than free JSON. Built once per
+    set of ids."""
+    key = (*ids, "chat" if chat else "textcat")
+    if key not in _CHOICES:
+        choice: Any = Literal[(*ids, "other")]  # type: ignore[valid-type]
+        _CHOICES[key] = create_model(
+            "ChatArchetypeChoice" if chat else "ArchetypeChoice",
+            __base__=ArchetypeChoice,
+            archetype=(
+                choice,
+                Field(description=ArchetypeChoice.model_fields["archetype"].description),
+            ),
+        )
+    return _CHOICES[key]
+
+
 class Intent(Bounded):
     """What the user's free-text reply at an approval point means."""
 

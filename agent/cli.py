@@ -3,6 +3,11 @@
     python -m agent generate --description "customer reviews for a shop" --rows 200 --yes
     python -m agent generate --spec data/datasets/x/spec.json --yes
     python -m agent generate --resume data/runs/<thread>/full-v1-n500 --yes
+    python -m agent generate -d "shop reviews" --say "make it more negative reviews" --yes
+
+`--task` and `--rows` are final: they go into the state as `locked`, which a model's reading of
+the conversation never overrides. Each `--say` is said once, in order, at the sample review (as a
+person would type it) before the full run; a one-line summary per `--say` goes to stderr.
 
 Progress goes to stderr (with the run folder, which `--resume` finishes after a stop or a crash);
 the output folder is the last line of stdout; failures exit non-zero
@@ -64,12 +69,22 @@ def _announce(run_dir: str) -> None:
     )
 
 
-def _answer(prompt: dict[str, Any], rows: int | None, yes: bool, state: dict[str, Any]) -> Any:
+def _answer(
+    prompt: dict[str, Any],
+    rows: int | None,
+    yes: bool,
+    state: dict[str, Any],
+    says: list[str] | None = None,
+) -> Any:
+    """The reply to a prompt: the next `--say` at the sample review (taken off `says`, so each is
+    said once), else an approval (asked for in a terminal without --yes)."""
     stage = prompt.get("stage")
     if stage == "clarify":
         return "just go"
     if stage == "publish":  # `python -m agent push` publishes, after its own confirmation
         return {"action": "done"}
+    if stage == "sample" and says:
+        return says.pop(0)
     if not yes:
         if not sys.stdin.isatty():
             raise CliFailure("approvals need --yes when not run in a terminal")
@@ -86,12 +101,27 @@ def _answer(prompt: dict[str, Any], rows: int | None, yes: bool, state: dict[str
 
 
 def _first_message(
-    description: str | None, spec_path: Path | None, out: Path | None
+    description: str | None,
+    spec_path: Path | None,
+    out: Path | None,
+    task: str | None = None,
+    rows: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The opening message and the initial state: a description, or a saved contract."""
+    """The opening message and the initial state: a description, or a saved contract.
+
+    `--task` and `--rows` are the user's explicit choices: they go into `locked`, which the graph
+    never lets a model's reading override (a clarify answer saying "chat" does not turn a
+    `--task textcat` run into chat data; the first contract already has the size)."""
     extra: dict[str, Any] = {}
     if out is not None:
         extra["out_dir"] = str(out.resolve())
+    locked: dict[str, Any] = {}
+    if task is not None:
+        locked["task"] = extra["task"] = task
+    if rows is not None:
+        locked["size"] = rows
+    if locked:
+        extra["locked"] = locked
     if spec_path is not None:
         try:
             spec = make_spec(json.loads(spec_path.read_text(encoding="utf-8")))
@@ -99,6 +129,10 @@ def _first_message(
             raise CliFailure(f"cannot read {spec_path}: {exc}") from exc
         except SpecError as exc:
             raise CliFailure(f"{spec_path} is not a valid contract: {exc}") from exc
+        if task is not None and task != spec.task:
+            raise CliFailure(
+                f"--task {task} contradicts {spec_path.name}, whose task is {spec.task}"
+            )
         extra |= {
             "spec": spec.model_dump(),
             "history": [{"version": spec.version, "diff": ["loaded from file"]}],
@@ -109,15 +143,37 @@ def _first_message(
     raise CliFailure("give --description TEXT or --spec FILE")
 
 
-async def _generate(text: str, extra: dict[str, Any], rows: int | None, yes: bool) -> Path:
+def _summary(said: str, before: dict[str, Any], after: dict[str, Any], replies: list[str]) -> str:
+    """One line saying what a `--say` did: the version change, or why nothing changed."""
+    v1, v2 = (before.get("spec") or {}).get("version"), (after.get("spec") or {}).get("version")
+    first = next((ln.strip() for r in replies for ln in r.splitlines() if ln.strip()), "no reply")
+    if v1 != v2:
+        return f'say "{said}": v{v1} → v{v2}'
+    if before.get("stage") != after.get("stage"):
+        return f'say "{said}": moved on to {after.get("stage")} ({first})'
+    return f'say "{said}": no change ({first})'
+
+
+async def _generate(
+    text: str,
+    extra: dict[str, Any],
+    rows: int | None,
+    yes: bool,
+    says: list[str] | None = None,
+) -> Path:
+    pending = list(says or [])  # popped as said: each --say is said at most once
     async with open_graph() as graph:
         conv = Conversation(graph, f"cli-{uuid.uuid4().hex[:12]}")
         value: Any = text
         first = True
+        state: dict[str, Any] = {}
+        saying: str | None = None  # the --say being sent, for its summary line
         with _bar() as bar:
             task = None
             while True:
                 prompt = None
+                before = state
+                replies: list[str] = []
                 events = conv.send(value, extra=extra) if first else conv.send(value)
                 first = False
                 async for ev in events:
@@ -131,12 +187,25 @@ async def _generate(text: str, extra: dict[str, Any], rows: int | None, yes: boo
                         bar.update(task, completed=ev.data["done"], description=_describe(ev.data))
                     elif ev.kind == "message":
                         err.print(ev.text, markup=False, highlight=False)
+                        replies.append(ev.text)
                     elif ev.kind == "prompt":
                         prompt = ev.data
                 state = (await conv.state()).values
+                if saying is not None:
+                    err.print(
+                        _summary(saying, before, state, replies), markup=False, highlight=False
+                    )
                 if prompt is None:
                     break
-                value = _answer(prompt, rows, yes, state)
+                left = len(pending)
+                value = _answer(prompt, rows, yes, state, pending)
+                saying = value if len(pending) < left else None
+        for unsaid in pending:  # the conversation never came back to a sample review
+            err.print(
+                f'say "{unsaid}": not said (the conversation ended at {state.get("stage")})',
+                markup=False,
+                highlight=False,
+            )
         if state.get("stage") == "cancelled":
             raise CliFailure("cancelled")
         if not state.get("export_dir"):
@@ -191,7 +260,10 @@ def generate(
     description: str = typer.Option(None, "--description", "-d", help="What the dataset is for."),
     spec: Path = typer.Option(None, "--spec", help="Re-run an approved contract (spec.json)."),
     task: str = typer.Option(
-        "textcat", "--task", help="textcat (labelled texts) or chat (SFT conversations)."
+        None,
+        "--task",
+        help="textcat (labelled texts) or chat (SFT conversations); final when given "
+        "(default: the conversation decides).",
     ),
     rows: int = typer.Option(None, "--rows", "-n", help="Number of rows of the full dataset."),
     out: Path = typer.Option(
@@ -210,11 +282,22 @@ def generate(
     resume: Path = typer.Option(
         None, "--resume", help="Finish an interrupted run from its folder, then export it."
     ),
+    say: list[str] = typer.Option(
+        None,
+        "--say",
+        help="Said at the sample review before the full run, as a person would type it "
+        "(repeatable, in order; each said once).",
+    ),
 ) -> None:
     """Generate a dataset from a description or a saved contract."""
     try:
-        if task not in ("textcat", "chat"):
+        if task is not None and task not in ("textcat", "chat"):
             raise CliFailure(f"unknown task “{task}”: use textcat or chat")
+        says = list(say or [])
+        if any(not s.strip() for s in says):
+            raise CliFailure("--say needs some text")
+        if says and resume is not None:
+            raise CliFailure("--say is for a new conversation; --resume finishes a run as it is")
         settings = get_settings()
         if provider:
             if provider not in ("auto", "ollama", "openai", "local"):
@@ -227,6 +310,8 @@ def generate(
                 raise CliFailure("--concurrency must be at least 1")
             settings.max_concurrency = concurrency
             settings.concurrency = min(settings.concurrency, concurrency)
+        if rows is not None and not 1 <= rows <= settings.max_rows:
+            raise CliFailure(f"--rows must be between 1 and {settings.max_rows:,}")
         if endpoints:
             settings.endpoints = settings._split_endpoints(endpoints)  # type: ignore[assignment]
         chosen, notice = resolve_provider(settings)
@@ -236,9 +321,8 @@ def generate(
         if resume is not None:
             folder = asyncio.run(_resume(resume, out.resolve() if out else None))
         else:
-            text, extra = _first_message(description, spec, out)
-            extra.setdefault("task", task)
-            folder = asyncio.run(_generate(text, extra, rows, yes))
+            text, extra = _first_message(description, spec, out, task, rows)
+            folder = asyncio.run(_generate(text, extra, rows, yes, says))
     except (CliFailure, LLMError) as exc:  # LLMError: a run stopped (disk full, server gone)
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None

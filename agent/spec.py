@@ -10,6 +10,9 @@ import re
 from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from slugify import slugify
+
+from agent.languages import normalise_language
 
 MAX_LABELS = 50
 LENGTH_BANDS: dict[str, tuple[int, int]] = {
@@ -101,8 +104,14 @@ class DatasetSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _slug(cls, v: str) -> str:
-        slug = re.sub(r"[^a-z0-9-]+", "-", v.lower()).strip("-")[:60]
-        return slug or "synthetic-dataset"
+        # transliterated, not dropped: "recenzii-clienților" → "recenzii-clientilor"
+        return slugify(str(v), max_length=60) or "synthetic-dataset"
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, v: str) -> str:
+        # one canonical name however it was written: "Roman", "română", "ro" → "Romanian"
+        return normalise_language(v)
 
     @model_validator(mode="after")
     def _check(self) -> DatasetSpec:
@@ -217,7 +226,7 @@ def proposal_to_spec(
             "name": name,
             "labels": [lb.model_dump() for lb in kept[:MAX_LABELS]],
             "multi_label": multi_label,
-            "language": language or "English",
+            "language": normalise_language(language),
             "size": clamped,
             "style": style.model_dump(),
         }
@@ -368,7 +377,7 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
         elif e.op == "set_language":
             if not (e.value or "").strip():
                 raise SpecError("Say which language the data should be in.")
-            data["language"] = e.value.strip().title()[:40]  # type: ignore[union-attr]
+            data["language"] = normalise_language(e.value)
         elif e.op == "set_length":
             v = (e.value or "").lower().strip()
             v = {"shorter": "short", "longer": "long"}.get(v, v)

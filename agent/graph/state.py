@@ -23,6 +23,10 @@ class State(TypedDict, total=False):
     """Clarifying questions asked so far (at most two). Overwritten."""
     task: str
     """"textcat" or "chat", decided while clarifying. Overwritten."""
+    locked: dict[str, Any]
+    """The user's explicit choices (task, language, size), e.g. {"task": "textcat", "size": 200}
+    from the CLI's --task/--rows: never overridden by a model's reading. Nodes that add to it
+    return the whole dict."""
     spec: dict[str, Any] | None
     """The current contract (`DatasetSpec.model_dump()`). Overwritten on every edit."""
     history: list[dict[str, Any]]

@@ -332,22 +332,33 @@ _TURNS = re.compile(r"\b(\d{1,2})\s*(?:user\s+)?(?:turns?|ture|replici|schimburi
 _ONE_TURN = re.compile(r"\b(?:single|one)[ -]turn\b|\bo singura tura\b|\bo tura\b")
 
 
-def stated_labels(said: list[str]) -> list[str]:
-    """Labels the user listed: "labels: a, b and c", "etichete: x, y" — or, after the first
-    message, a reply that is just a short list ("positive, negative and neutral")."""
+_ASKED_LABELS = re.compile(r"\b(?:label|categor|class|etichet|tip(?:uri)?\b|kinds?\b|types?\b)")
+_NOT_LABELS = frozenset("yes no ok okay sure go just-go go-ahead da nu bine sigur defaults".split())
+
+
+def stated_labels(said: list[str], questions: list[str] | None = None) -> list[str]:
+    """Labels the user listed: "labels: a, b and c", "etichete: x, y" — or a reply that is just a
+    short list ("positive, negative and neutral") to a question about labels (`questions[i]` is
+    what the assistant said before `said[i]`)."""
     for i, text in enumerate(said):
         folded = fold(text)
         head = _LIST_HEAD.search(folded)
+        asked = questions[i] if questions and i < len(questions) else ""
         if head:
             chunk = head.group("list")
-        elif i > 0 and len(text) <= 120 and _SPLIT.search(folded):
+        elif len(text) <= 120 and _SPLIT.search(folded) and _ASKED_LABELS.search(fold(asked)):
             chunk = folded.strip(" .!?")
         else:
             continue
         items = [clean_label(x) for x in _SPLIT.split(chunk) if x.strip()]
-        items = list(dict.fromkeys(x for x in items if x and len(x.split("-")) <= 3))
-        languages_only = all(x in _LANGUAGE_WORDS for x in items)
-        if len(items) >= 2 and (head or not languages_only):
+        items = list(
+            dict.fromkeys(
+                x
+                for x in items
+                if x and len(x.split("-")) <= 3 and not re.search(r"\d", x) and x not in _NOT_LABELS
+            )
+        )
+        if len(items) >= 2 and not all(x in _LANGUAGE_WORDS for x in items):
             return items
     return []
 
@@ -390,7 +401,7 @@ def data_language(
     if locked and locked.get("language"):
         return normalise_language(str(locked["language"]))
     text = "\n".join(said)
-    stated = find_language(text)
+    stated = find_language(text) or _language_answer(said[1:])
     if stated:
         return stated
     if archetype is not None and archetype.language:
@@ -399,6 +410,16 @@ def data_language(
     if not written and text.isascii() and _ENGLISH_HINTS & set(re.findall(r"[a-z]+", text.lower())):
         written = "English"  # "Trivia questions classified by question type."
     return written or normalise_language(model)
+
+
+def _language_answer(replies: list[str]) -> str | None:
+    """A language named alone in a short reply ("Romanian, 500 rows"), the answer to a question."""
+    for text in reversed(replies):
+        if len(text) <= 80:
+            for item in _SPLIT.split(fold(text).strip(" .!?")):
+                if item.strip() in _LANGUAGE_WORDS:
+                    return normalise_language(item.strip())
+    return None
 
 
 def dataset_name(description: str, proposed: str | None, archetype: Archetype | None) -> str:
@@ -558,7 +579,12 @@ def _definition(name: str, model: dict[str, str], archetype: Archetype | None) -
     return known.definition if known else f"Texts that are about {name.replace('-', ' ')}."
 
 
-def textcat_choice(archetype: Archetype | None, proposal: Any, said: list[str]) -> TextcatChoice:
+def textcat_choice(
+    archetype: Archetype | None,
+    proposal: Any,
+    said: list[str],
+    questions: list[str] | None = None,
+) -> TextcatChoice:
     """Labels and style from a model's `Proposal`, checked; an archetype's defaults where they fail.
 
     Labels the user listed win. Otherwise the model's labels are kept when `label_problems` finds
@@ -567,7 +593,7 @@ def textcat_choice(archetype: Archetype | None, proposal: Any, said: list[str]) 
     """
     proposed = [Label(name=lb.name, definition=lb.definition) for lb in proposal.labels]
     by_name = {lb.name: lb.definition for lb in proposed if lb.name}
-    stated = stated_labels(said)
+    stated = stated_labels(said, questions)
     if stated:
         labels = [Label(name=n, definition=_definition(n, by_name, archetype)) for n in stated]
         return TextcatChoice(

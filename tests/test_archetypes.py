@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableLambda
 
 from agent import archetypes
@@ -69,7 +69,7 @@ class Script:
 
 async def run_node(node: Any, script: Script, *said: str, **state: Any) -> dict[str, Any]:
     """Call a graph node the way the graph does (in a runnable context) with the user's messages."""
-    full = {"messages": [HumanMessage(content=s) for s in said], **state}
+    full = {"messages": [HumanMessage(content=s) for s in said], **state}  # or state's own
     with use_model(ScriptedModel(responder=script)):
         command = await RunnableLambda(node).ainvoke(
             full, config={"configurable": {"thread_id": "archetypes"}}
@@ -250,6 +250,33 @@ async def test_labels_the_user_listed_win() -> None:
     said = "Customer reviews of a shop, with labels: shipping, quality, price."
     update = await run_node(nodes.propose, Script(Proposal=nonsense(REVIEWS)), said, task="textcat")
     assert names(update) == ["shipping", "quality", "price"]
+
+
+async def test_a_list_answering_a_question_about_labels_is_the_labels() -> None:
+    messages = [
+        HumanMessage(content=REVIEWS),
+        AIMessage(content="Which labels do you need?"),
+        HumanMessage(content="happy, angry and bored"),
+    ]
+    update = await run_node(
+        nodes.propose, Script(Proposal=nonsense(REVIEWS)), task="textcat", messages=messages
+    )
+    assert names(update) == ["happy", "angry", "bored"]
+    assert update["spec"]["labels"][0]["definition"].startswith("The reviewer is satisfied")
+
+
+async def test_a_list_answering_another_question_is_not_labels() -> None:
+    messages = [
+        HumanMessage(content=REVIEWS),
+        AIMessage(content="Which language should the data be in, and how much of it?"),
+        HumanMessage(content="Romanian, 500 rows"),
+    ]
+    update = await run_node(
+        nodes.propose, Script(Proposal=nonsense(REVIEWS)), task="textcat", messages=messages
+    )
+    spec = update["spec"]
+    assert names(update) == ["positive", "negative", "neutral"]
+    assert spec["language"] == "Romanian" and spec["size"] == 500
 
 
 async def test_without_a_keyword_the_model_chooses_an_archetype_from_the_enum() -> None:

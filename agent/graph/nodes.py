@@ -173,6 +173,17 @@ def _user_said(state: State) -> list[str]:
     return [str(m.content) for m in state["messages"] if isinstance(m, HumanMessage)]
 
 
+def _questions(state: State) -> list[str]:
+    """What the assistant said before each user message ("" before the first)."""
+    out, last = [], ""
+    for m in state["messages"]:
+        if isinstance(m, HumanMessage):
+            out.append(last)
+        else:
+            last = str(m.content)
+    return out
+
+
 def _user_language(state: State, said: list[str]) -> str:
     return state.get("user_language") or guess_language("\n".join(said))
 
@@ -234,7 +245,7 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
     problem = ""
     for _ in range(1 if arch else 3):  # without an archetype, unusable labels are asked for again
         p = await structured_call(get_chat_model("steer"), Proposal, msgs)
-        choice = archetypes.textcat_choice(arch, p, said)
+        choice = archetypes.textcat_choice(arch, p, said, _questions(state))
         if arch is None and choice.problems:
             problem = "; ".join(choice.problems[:2])
             continue

@@ -412,6 +412,12 @@ def data_language(
     return written or normalise_language(model)
 
 
+_NOT_IN_NAMES = frozenset(
+    "conversation conversations conversatii conversatie dialog dialogs dialogue dialogues "
+    "dialoguri chat chats turn turns ture fiecare each multi".split()
+)
+
+
 def _language_answer(replies: list[str]) -> str | None:
     """A language named alone in a short reply ("Romanian, 500 rows"), the answer to a question."""
     for text in reversed(replies):
@@ -425,7 +431,7 @@ def _language_answer(replies: list[str]) -> str | None:
 def dataset_name(description: str, proposed: str | None, archetype: Archetype | None) -> str:
     """A model's name when it is about the request (a word shared with the description or the
     archetype's name), else one made of the description's own words ("recenzii-clientilor-…")."""
-    own = _content_words(description) - {_stem(w) for w in _LANGUAGE_WORDS}
+    own = _content_words(description) - {_stem(w) for w in _LANGUAGE_WORDS | _NOT_IN_NAMES}
     related = own | ({_stem(w) for w in _flat(archetype.name).split()} if archetype else set())
     words = [w for w in re.split(r"[^a-z0-9]+", fold(proposed or "")) if w]
     if len(words) <= 5 and any(len(w) > 2 and _stem(w) in related for w in words):
@@ -513,8 +519,12 @@ def label_problems(
     if archetype is not None and real:
         vocab = archetype.vocabulary() | {_stem(s) for s in stated or ()}
         known = sum(_stem(n) in vocab for n in real)
-        if known * 2 < len(real):
+        meant = [archetype.label_for(n) for n in real]
+        same = [m for m in meant if m is not None]
+        if known * 2 <= len(real):  # most of them must be the archetype's kind
             problems.append(f"not {archetype.title} labels")
+        elif len({m.name for m in same}) < len(same):  # "non-toxic" and "not-toxic"
+            problems.append("two labels mean the same")
         elif len(real) < (3 if len(archetype.labels) >= 5 else 2):  # a many-class set, cut short
             problems.append(f"too few {archetype.title} labels")
     return problems
@@ -641,8 +651,11 @@ def with_rules(prompt: str, rules: list[str]) -> str:
 
 
 def _sane_prompt(prompt: str, description: str, archetype: Archetype | None) -> bool:
+    """A system prompt of a few words at least, not the request copied, and (for an archetype)
+    about it: one of its keywords, or two words of the request."""
     words = re.findall(r"\w+", prompt)
-    if len(words) < 5 or fold(prompt).strip(" .") in fold(description):
+    request = _flat(description).strip()
+    if len(words) < 5 or _flat(prompt).strip() in request or request[:40] in _flat(prompt):
         return False
     if archetype is None:
         return True

@@ -193,6 +193,30 @@ def test_sensible_labels_pass_and_an_archetype_wants_its_own_kind() -> None:
     ]
 
 
+def test_labels_seen_from_smollm2_that_are_refused() -> None:
+    toxic = [("toxic", "Rude."), ("non-toxic", "Civil."), ("not-toxic", "civil, no insults")]
+    spam = [("not-spam", "An unsolicited message."), ("friendly-saviors", "A friendly message.")]
+    for arch, labels, problem in [
+        ("toxicity", toxic, "two labels mean the same"),
+        ("spam", spam, "not spam detection labels"),
+    ]:
+        found = archetypes.label_problems(
+            [Label(name=n, definition=d) for n, d in labels], archetype=archetypes.get(arch)
+        )
+        assert found == [problem]
+
+
+async def test_a_system_prompt_that_copies_the_request_is_replaced() -> None:
+    said = "Un asistent medical care răspunde la întrebări despre simptome, în română."
+
+    def copy(messages: list[BaseMessage]) -> dict[str, Any]:
+        return chat_nonsense(messages) | {"system_prompt": said + " Unas mai mult de și 2014."}
+
+    update = await run_node(nodes.propose_chat, Script(ChatProposal=copy), said, task="chat")
+    prompt = update["spec"]["chat"]["system_prompt"]
+    assert prompt.startswith("Ești un asistent de informare despre sănătate.") and "112" in prompt
+
+
 # --- propose on a model that writes nonsense ----------------------------------------------------
 
 

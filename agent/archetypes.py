@@ -434,7 +434,11 @@ def dataset_name(description: str, proposed: str | None, archetype: Archetype | 
     own = _content_words(description) - {_stem(w) for w in _LANGUAGE_WORDS | _NOT_IN_NAMES}
     related = own | ({_stem(w) for w in _flat(archetype.name).split()} if archetype else set())
     words = [w for w in re.split(r"[^a-z0-9]+", fold(proposed or "")) if w]
-    if len(words) <= 5 and any(len(w) > 2 and _stem(w) in related for w in words):
+    if (
+        len(words) <= 5
+        and words[0] not in ("the", "a", "an", "my")  # "the-hotel-reviewer-s-guide"
+        and any(len(w) > 2 and _stem(w) in related for w in words)
+    ):
         return "-".join(words)[:60]
     tokens = re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", fold(description))
     picked = [t for t in tokens if any(_stem(p) in own for p in t.split("-"))]
@@ -527,6 +531,10 @@ def label_problems(
             problems.append("two labels mean the same")
         elif len(real) < (3 if len(archetype.labels) >= 5 else 2):  # a many-class set, cut short
             problems.append(f"too few {archetype.title} labels")
+        styles = {clean_label(x) for x in (*archetype.tones, *archetype.topics)}
+        for name in real:
+            if name in styles and archetype.label_for(name) is None:  # a tone as a 7th label
+                problems.append(f"“{name}” is a tone or topic, not a label")
     return problems
 
 

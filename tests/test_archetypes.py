@@ -196,8 +196,10 @@ def test_sensible_labels_pass_and_an_archetype_wants_its_own_kind() -> None:
 def test_labels_seen_from_smollm2_that_are_refused() -> None:
     toxic = [("toxic", "Rude."), ("non-toxic", "Civil."), ("not-toxic", "civil, no insults")]
     spam = [("not-spam", "An unsolicited message."), ("friendly-saviors", "A friendly message.")]
+    questions = [("person", "Who."), ("location", "Where."), ("curious", "Curious questions.")]
     for arch, labels, problem in [
         ("toxicity", toxic, "two labels mean the same"),
+        ("question-type", questions, "“curious” is a tone or topic, not a label"),
         ("spam", spam, "not spam detection labels"),
     ]:
         found = archetypes.label_problems(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from agent.graph.publish import fingerprint
 from agent.llm import resolve_provider, set_provider
 from agent.session import NOT_YOURS, SECRET, Conversation, Event, open_graph, unfinished_threads
 
+log = logging.getLogger(__name__)
 _stack = contextlib.AsyncExitStack()
 _graph: Any = None
 _notice: str | None = None
@@ -238,8 +241,39 @@ async def _forget(message: cl.Message) -> None:
         await message.update()
 
 
+STILL_WORKING = (
+    "I am still working on the step above — wait for it, or press Stop (■) and then tell me what "
+    "you want instead."
+)
+
+
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
+    me = asyncio.current_task()
+    running = _running()
+    if running is not None and running is not me:  # a button's step or a resumed run is working
+        # Chainlit made this message the session's task and ends its running state with it:
+        # the step keeps Stop (and Stop still stops it), this message only gets an answer.
+        cl.context.session.current_task = running
+        _keep(asyncio.create_task(_still_running(running, me)))
+        await cl.Message(content=STILL_WORKING).send()
+        return
+    cl.user_session.set("running", me)
+    try:
+        await _on_message(message)
+    finally:
+        if cl.user_session.get("running") is me:
+            cl.user_session.set("running", None)
+
+
+async def _still_running(step: asyncio.Task[Any], message: asyncio.Task[Any] | None) -> None:
+    if message is not None:
+        await asyncio.wait({message})  # its end sent task_end
+    if not step.done() and cl.context.session.current_task is step:
+        await cl.context.emitter.task_start()
+
+
+async def _on_message(message: cl.Message) -> None:
     if SECRET.search(message.content or ""):
         text = message.content
         await _forget(message)
@@ -265,33 +299,173 @@ def _read_files(payload: list[tuple[str, str]]) -> list[tuple[str, bytes]]:
     return [(name, Path(path).read_bytes()) for name, path in payload]
 
 
+class Working:
+    """One message showing that the step works, updated in place: what it does ("Reading your
+    reply…", with the seconds it has taken), then its rows ("Writing sample row 3/10", a full run's
+    progress). A status line makes way when the step says something (and comes back below it if
+    the step goes on); at the end it goes, while a full run's last progress stays as its record."""
+
+    TICK_S = 1.0
+    EVERY_S = 0.5  # row progress: at most two updates a second
+
+    def __init__(self) -> None:
+        self.msg: cl.Message | None = None
+        self.text = ""
+        self.since = time.monotonic()  # when this status began (its seconds are counted)
+        self.last = 0.0  # when the message was last written
+        self.run = False  # the text is a full run's progress: it stays when the step ends
+        self.quiet = False  # tokens are streaming: they show the work themselves
+        self.lock = asyncio.Lock()
+
+    async def status(self, text: str) -> None:
+        if text != self.text or self.run:
+            self.since = time.monotonic()
+        await self._show(text, run=False, now=True)
+
+    async def rows(self, text: str, *, run: bool, final: bool = False) -> None:
+        await self._show(text, run=run, now=final)
+
+    async def _show(self, text: str, *, run: bool, now: bool) -> None:
+        async with self.lock:
+            self.text, self.run = text, run
+            t = time.monotonic()
+            if self.msg is None:
+                if self.quiet:
+                    return
+                self.msg = cl.Message(content=text)
+                await self.msg.send()
+            elif now or t - self.last >= self.EVERY_S:
+                self.msg.content = text
+                await self.msg.update()
+            else:
+                return
+            self.last = t
+
+    async def tick(self) -> None:
+        """Every second while the step runs: a status line counts its seconds (and is shown again
+        if it made way for a message)."""
+        while True:
+            await asyncio.sleep(self.TICK_S)
+            async with self.lock:
+                if self.run or not self.text or self.quiet:
+                    continue
+                seconds = int(time.monotonic() - self.since)
+                content = f"{self.text} ({seconds} s)"
+                if self.msg is None:
+                    self.msg = cl.Message(content=content)
+                    await self.msg.send()
+                elif time.monotonic() - self.last >= self.TICK_S * 0.9:
+                    self.msg.content = content
+                    await self.msg.update()
+                self.last = time.monotonic()
+
+    async def make_way(self) -> None:
+        """A message is about to be shown: a status line goes (a full run's progress stays)."""
+        async with self.lock:
+            if self.msg is not None and not self.run:
+                with contextlib.suppress(Exception):
+                    await self.msg.remove()
+                self.msg = None
+
+    async def finish(self) -> None:
+        async with self.lock:
+            self.quiet = True  # the ticker may still be scheduled: nothing new is shown
+            if self.msg is None:
+                return
+            if self.run:
+                self.msg.content = self.text  # the last progress, however soon it came
+                await self.msg.update()
+            else:
+                with contextlib.suppress(Exception):
+                    await self.msg.remove()
+            self.msg = None
+
+
 async def _send(value: str | dict[str, Any]) -> None:
     conv = _conversation()
-    progress: cl.Message | None = None
+    working = Working()
     streaming: cl.Message | None = None
-    last = 0.0
-    async for event in conv.send(value):
-        if event.kind == "token":
-            if streaming is None:
-                streaming = cl.Message(content="")
-            await streaming.stream_token(event.text)
-            continue
-        if event.kind == "message" and event.data.get("kind") == "answer" and streaming is not None:
-            streaming.content = event.text
-            await streaming.update()
-            streaming = None
-            continue
-        if event.kind == "progress":
-            now = time.monotonic()
-            if progress is None:
-                progress = cl.Message(content=_progress_text(event.data))
-                await progress.send()
-            elif now - last >= 0.5 or event.data["done"] == event.data["total"]:
-                progress.content = _progress_text(event.data)
-                await progress.update()
-            last = now if now - last >= 0.5 else last
-        else:
+    ticker = asyncio.create_task(working.tick())
+    try:
+        async for event in conv.send(value):
+            if event.kind == "status":
+                await working.status(event.text)
+                continue
+            if event.kind == "progress":
+                final = event.data["done"] == event.data["total"]
+                await working.rows(_progress_text(event.data), run=True, final=final)
+                continue
+            if event.kind == "token":
+                if streaming is None:
+                    await working.make_way()
+                    working.quiet = True
+                    streaming = cl.Message(content="")
+                await streaming.stream_token(event.text)
+                continue
+            if event.kind == "message" and event.data.get("kind") == "answer" and streaming:
+                streaming.content = event.text
+                await streaming.update()
+                streaming, working.quiet = None, False
+                continue
+            await working.make_way()
+            if event.kind in ("prompt", "error"):  # the step ends here: no status below it
+                working.quiet = True
             await _render(conv, event)
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(BaseException):
+            await ticker
+        with contextlib.suppress(Exception):
+            await working.finish()
+
+
+async def _as_step(work: Awaitable[None]) -> None:
+    """Run `work` as the session's step, as Chainlit runs a typed message: the UI shows it running
+    (Stop instead of Send) and Stop cancels it. Chainlit does that for messages only — a button's
+    callback or a reopened thread's run would otherwise work unseen and could not be stopped."""
+    session = cl.context.session
+    me = asyncio.current_task()
+    other = _running()
+    if other is not None and other is not me:  # e.g. an old button clicked while a step works:
+        await work  # it gets its answer; the working step keeps its running state and Stop
+        return
+    cl.user_session.set("running", me)
+    session.current_task = me
+    await cl.context.emitter.task_start()
+    try:
+        await work
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a background task: nobody else would say it failed
+        log.exception("step failed")
+        await cl.ErrorMessage(content=str(exc) or type(exc).__name__).send()
+    finally:
+        if cl.user_session.get("running") is me:
+            cl.user_session.set("running", None)
+        if session.current_task is me:  # not a newer step's running state
+            session.current_task = None
+            with contextlib.suppress(Exception):
+                await cl.context.emitter.task_end()
+
+
+def _running() -> asyncio.Task[Any] | None:
+    """The task of the step working now in this chat session (None when idle)."""
+    task = cl.user_session.get("running")
+    return task if isinstance(task, asyncio.Task) and not task.done() else None
+
+
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def _keep(task: asyncio.Task[Any]) -> None:
+    """Hold a reference to a background task until it is done (asyncio keeps only weak ones)."""
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+def _in_background(work: Awaitable[None]) -> None:
+    """An action callback's step runs in its own task: the button's request returns at once."""
+    _keep(asyncio.create_task(_as_step(work)))
 
 
 def _progress_text(p: dict[str, Any]) -> str:
@@ -373,6 +547,10 @@ async def _show_prompt(prompt: dict[str, Any], text: str | None = None) -> None:
 
 
 async def _clicked(action: cl.Action, value: str | dict[str, Any]) -> None:
+    _in_background(_click(action, value))
+
+
+async def _click(action: cl.Action, value: str | dict[str, Any]) -> None:
     with contextlib.suppress(Exception):
         await action.remove()
     prompt = await _conversation().pending_prompt()
@@ -428,6 +606,10 @@ async def on_retry(action: cl.Action) -> None:
 
 @cl.action_callback("continue_thread")
 async def on_continue(action: cl.Action) -> None:
+    _in_background(_continue(action))
+
+
+async def _continue(action: cl.Action) -> None:
     conv = _conversation(str(action.payload.get("thread_id", "")))
     if not await conv.allowed():
         await cl.Message(content=NOT_YOURS).send()
@@ -479,14 +661,18 @@ async def _reopen(conv: Conversation) -> bool:
         await cl.Message(
             content="Welcome back — carrying on with the step that was cut short."
         ).send()
-        await _send({"action": "retry"})
+        await _as_step(_send({"action": "retry"}))  # running, with Stop, like any step
         return True
     return False
 
 
 @cl.on_stop
 async def on_stop() -> None:
+    # First, before any await: the step's task is being cancelled and still holds the thread.
+    if not _conversation().stop():
+        return
     await cl.Message(
-        content="Stopped. Every row made so far is saved; press Resume to carry on.",
+        content="Stopped. Everything made so far is saved. Press Resume to carry on, or type "
+        "what to do instead (e.g. “generate 20”, “make the texts shorter”).",
         actions=[cl.Action(name="retry", payload={}, label="Resume")],
     ).send()

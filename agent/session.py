@@ -32,7 +32,9 @@ from agent.llm import LLMError, friendly_error
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal["message", "token", "progress", "prompt", "error"]
+EventKind = Literal["message", "token", "progress", "status", "prompt", "error"]
+"""`status`: the step is working — a line to show at once and replace in place (a sample's row
+progress, "Reading your reply…"); `progress`: a full run's rows (`data` holds the engine's figures)."""
 
 
 @dataclass
@@ -65,6 +67,19 @@ BUSY = "I am still working on the previous step — one moment, please."
 NOT_YOURS = "That conversation does not exist or belongs to someone else."
 
 _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+_stopped: set[str] = set()
+"""Threads whose running step the user stopped (this process): their next message is a reply."""
+
+# What a step does, said the moment it starts: (stage of the pending prompt, button) → status.
+OPENING = {
+    ("contract", "approve"): "Writing the sample…",
+    ("sample", "approve"): "Starting the full run…",
+    ("paused", "approve"): "Carrying on with the run…",
+    ("dataset", "approve"): "Exporting the dataset…",
+    ("confirm_publish", "approve"): "Publishing…",
+    ("confirm_publish", "replace"): "Publishing…",
+    ("confirm_publish", "add_config"): "Publishing…",
+}
 
 
 def thread_lock(thread_id: str) -> asyncio.Lock:
@@ -88,6 +103,19 @@ class Conversation:
             "configurable": {"thread_id": thread_id},
             "recursion_limit": 200,
         }
+
+    def stop(self) -> bool:
+        """The user pressed Stop while a step runs (the caller cancels it): the step is not carried
+        on by the next message, which is read as a reply at the review point before it. Retry still
+        carries it on. False when no step was running."""
+        if not self.lock.locked():
+            return False
+        _stopped.add(self.thread_id)
+        return True
+
+    @property
+    def stopped(self) -> bool:
+        return self.thread_id in _stopped
 
     async def state(self) -> Any:
         return await self.graph.aget_state(self.config)
@@ -186,11 +214,29 @@ class Conversation:
             yield Event("error", NOT_YOURS)
             return
         graph_input: Any
+        stopped = self.thread_id in _stopped
+        _stopped.discard(self.thread_id)
+        prompt = dict(snap.interrupts[0].value) if snap.interrupts else {}
+        action = value.get("action") if isinstance(value, dict) else None
         if snap.interrupts:
             graph_input = Command(resume=value)
+            status = OPENING.get((str(prompt.get("stage")), str(action)), "Reading your reply…")
+        elif snap.next and stopped and value != RETRY:
+            # The user stopped that step: this is what they want instead, read at the review point
+            # the stopped step started from (a Retry would carry the step on).
+            graph_input = None
+            status = "Reading your reply…"
+            try:
+                await self._reply_instead(snap, value)
+            except Exception:  # the checkpoint refused it: nothing changed, say so
+                log.exception("could not hand the reply to the review point")
+                text = "I could not read that reply after the stop; press Retry."
+                yield Event("error", text, {"retry": True})
+                return
         elif snap.next:
             # A step failed earlier; carry on from it. Text typed meanwhile is not an answer to anything.
             graph_input = None
+            status = "Carrying on with the step that did not finish…"
             if value != RETRY:
                 yield Event("message", "Picking up the step that did not finish before…")
         elif isinstance(value, dict):
@@ -210,8 +256,27 @@ class Conversation:
                 "owner": self.owner,
                 **(extra or {}),
             }
+            status = "Reading your description…"
+        yield Event("status", status)  # at once: the step may take minutes before it says more
         async for event in self._run(graph_input):
             yield event
+
+    async def _reply_instead(self, snap: Any, value: str | dict[str, Any]) -> None:
+        """Drop the stopped step and hand `value` to the review point before it, as if the user had
+        answered there: `interpret` reads it (a clarifying answer goes back to `clarify`). The rows a
+        stopped run made stay in its folder; asking for that run again resumes it."""
+        from agent.graph.nodes import REVIEW_NODE
+
+        stage = str(snap.values.get("stage") or "clarify")
+        update: Command[Any]
+        if stage in REVIEW_NODE:
+            update = Command(goto="interpret", update={"reply": value, "stage": stage})
+            node = REVIEW_NODE[stage]
+        else:  # no review point yet: the first description was being read
+            text = value if isinstance(value, str) else str(value.get("text") or "")
+            update = Command(goto="clarify", update={"messages": [HumanMessage(content=text)]})
+            node = "ask_user"
+        await self.graph.aupdate_state(self.config, update, as_node=node)
 
     async def _run(self, graph_input: Any) -> AsyncIterator[Event]:
         from agent.reasoning import ReasoningFilter
@@ -231,8 +296,15 @@ class Conversation:
                         if token := reply.feed(str(chunk_msg.content)):
                             yield Event("token", token)
                     continue
+                if mode == "custom" and isinstance(chunk, dict) and "status" in chunk:
+                    yield Event("status", str(chunk["status"]))
+                    continue
                 if mode == "custom" and isinstance(chunk, dict) and "progress" in chunk:
-                    yield Event("progress", data=chunk["progress"])
+                    p = chunk["progress"]
+                    if p.get("phase") == "sample":  # a sample's rows: a status line, not a run
+                        yield Event("status", sample_status(p), {"phase": "sample", **p})
+                    else:
+                        yield Event("progress", data=p)
                     continue
                 if mode != "updates" or not isinstance(chunk, dict):
                     continue
@@ -262,6 +334,18 @@ class Conversation:
                 f"{err} Your conversation is saved — press Retry to try that step again.",
                 {"retry": True},
             )
+
+
+def sample_status(p: dict[str, Any]) -> str:
+    """A sample's row progress in words: each row is written, then judged blind, then counted."""
+    done, total, judged = int(p.get("done", 0)), int(p.get("total", 0)), int(p.get("judged") or 0)
+    if done >= total:
+        return f"Sample: {total}/{total} rows written and judged."
+    agree = (
+        f" · judge agrees on {p['agreement'] * 100:.0f} %" if p.get("agreement") is not None else ""
+    )
+    judging = f" · judged {judged}/{total}{agree}" if judged else ""
+    return f"Writing sample row {done + 1}/{total}{judging}"
 
 
 async def unfinished_threads(

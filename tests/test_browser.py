@@ -12,6 +12,7 @@ The tiny model writes poor text; these tests assert structure and behaviour, not
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -25,12 +26,14 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 import pytest
 
 from agent.auth import add_user
+from tests.fixed_delay_server import FixedDelayServer, Knobs
 
 pytestmark = pytest.mark.e2e
 
@@ -181,6 +184,7 @@ def sign_in(ctx: BrowserContext, app: App, user: str, shot: str) -> Page:
 
 
 ASSISTANT = "div.step[data-step-type=assistant_message]"
+USER = "div.step[data-step-type=user_message]"
 
 
 def _assistant_count(page: Page) -> int:
@@ -207,17 +211,17 @@ def _wait_step(page: Page, before: int, timeout: int = LONG) -> list[str]:
     return labels
 
 
-def say(page: Page, text: str) -> list[str]:
+def say(page: Page, text: str, timeout: int = LONG) -> list[str]:
     before = _assistant_count(page)
     page.fill("#chat-input", text)
     page.keyboard.press("Enter")
-    return _wait_step(page, before)
+    return _wait_step(page, before, timeout)
 
 
-def click(page: Page, label: str) -> list[str]:
+def click(page: Page, label: str, timeout: int = LONG) -> list[str]:
     before = _assistant_count(page)
     page.locator(ASSISTANT).last.locator(f"button[id]:has-text('{label}')").first.click()
-    return _wait_step(page, before)
+    return _wait_step(page, before, timeout)
 
 
 def _texts(page: Page) -> str:
@@ -463,3 +467,273 @@ def test_sign_in_with_hugging_face(browser: Browser, tmp_path: Path) -> None:
     assert any(p.name == "history.sqlite" for p in files)
     assert b"carol" in (app.data_dir / "history.sqlite").read_bytes()
     assert [p for p in [*files, app.log] if OAUTH_TOKEN.encode() in p.read_bytes()] == []
+
+
+# --- every step shows that it works: a quick app on a scripted model server -------------------
+
+
+class ScriptedOllama(FixedDelayServer):
+    """The fake Ollama server, answering every schema the app asks for (not only rows and labels).
+
+    Rows and relabels come from `FixedDelayServer` after its `delay` (so samples and runs take a
+    while and can be watched and stopped); the steering calls (clarify, propose, read a reply,
+    critique) answer at once: a proposal with three labels, and any other schema filled in from
+    its JSON schema (first enum choice, `true`, defaults).
+    """
+
+    async def _chat(self, body: dict[str, Any]) -> tuple[int, str, bytes]:
+        fmt = body.get("format")
+        props = fmt.get("properties", {}) if isinstance(fmt, dict) else {}
+        reply: Any = "It is fine." if not isinstance(fmt, dict) else _fill(fmt, fmt)
+        if {"labels", "topics"} <= set(props):  # a proposal (its labels are not a relabel's)
+            reply |= PROPOSAL
+        elif {"text", "label", "labels"} & set(props):  # a row or a relabel, after the delay
+            return await super()._chat(body)
+        content = reply if isinstance(reply, str) else json.dumps(reply)
+        done = {
+            "model": body.get("model", "llama3.1"),
+            "created_at": "2024-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": content},
+            "done": True,
+            "done_reason": "stop",
+        }
+        if not body.get("stream", True):
+            return 200, "application/json", json.dumps(done).encode()
+        part = done | {"done": False}
+        end = done | {"message": {"role": "assistant", "content": ""}}
+        return 200, "application/x-ndjson", f"{json.dumps(part)}\n{json.dumps(end)}\n".encode()
+
+
+PROPOSAL = {
+    "name": "ecommerce-reviews",
+    "labels": [
+        {"name": "positive", "definition": "The customer is satisfied."},
+        {"name": "negative", "definition": "The customer is unhappy."},
+        {"name": "neutral", "definition": "Mixed or factual, no clear feeling."},
+    ],
+    "multi_label": False,
+    "language": "English",
+    "size": 100,
+    "topics": ["electronics", "clothing", "home"],
+    "length": "short",
+    "tones": ["casual", "formal"],
+}
+
+
+def _fill(schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    """A valid value for a JSON schema: defaults first, then the first choice of each kind."""
+    if "$ref" in schema:
+        return _fill(root.get("$defs", {})[schema["$ref"].rsplit("/", 1)[1]], root)
+    if "default" in schema:
+        return schema["default"]
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            options = [s for s in schema[key] if s.get("type") != "null"] or schema[key]
+            return _fill(options[0], root)
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {k: _fill(v, root) for k, v in schema.get("properties", {}).items()}
+    return {"array": [], "string": "", "integer": 1, "number": 1.0, "boolean": True}.get(str(kind))
+
+
+@pytest.fixture(scope="module")
+def model_server() -> Iterator[ScriptedOllama]:
+    server = ScriptedOllama(Knobs(delay=0.25))
+    server.start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def quick_app(
+    tmp_path_factory: pytest.TempPathFactory, model_server: ScriptedOllama
+) -> Iterator[App]:
+    """The app on the scripted model server: a sample of 10 takes seconds, a run of 100 a minute."""
+    home = tmp_path_factory.mktemp("browser-quick")
+    add_user(home / "users.json", "alice", PASSWORD)
+    app = _make_app(
+        home,
+        LLM_PROVIDER="ollama",
+        OLLAMA_BASE_URL=model_server.url,
+        SAMPLE_SIZE="10",
+        CONCURRENCY="1",
+        MAX_CONCURRENCY="2",
+    )
+    yield app
+    _stop(app, "app-quick.log")
+
+
+STOP = "#stop-button"
+
+
+def _shot(page: Page, name: str) -> Path:
+    path = SHOTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+QUICK = 120_000  # ms: a step on the scripted model server, on a busy machine
+
+
+def _to_contract(page: Page) -> None:
+    # the chat settings come from the app's on_chat_start: the session is live, a message is heard
+    page.wait_for_selector("#chat-settings-open-modal", timeout=QUICK)
+    buttons = say(page, "A dataset covering customer reviews for an e-commerce website.", QUICK)
+    for _ in range(2):
+        if "Just go" not in buttons:
+            break
+        buttons = click(page, "Just go", QUICK)
+    assert "Approve contract" in buttons, _texts(page)
+
+
+@contextlib.contextmanager
+def _page(browser: Browser, app: App, shot: str) -> Iterator[Page]:
+    """Alice signed in on a page of her own; a screenshot of it if the test fails."""
+    ctx = _context(browser, app)
+    page = sign_in(ctx, app, "alice", shot)
+    try:
+        yield page
+    except BaseException:
+        page.screenshot(path=str(SHOTS / f"failed-{shot}"), full_page=True)
+        raise
+    finally:
+        ctx.close()
+
+
+def _first_sign(page: Page, label: str, sign: str) -> float:
+    """Click the last message's button `label`; seconds until `sign` (JS, true once work shows)."""
+    page.evaluate(
+        """() => document.addEventListener('click', () => { window.__clicked = performance.now() },
+            {capture: true, once: true})"""
+    )
+    page.locator(ASSISTANT).last.locator(f"button[id]:has-text('{label}')").first.click()
+    ms = page.wait_for_function(
+        f"() => window.__clicked !== undefined && ({sign}) && performance.now() - window.__clicked",
+        polling="raf",
+        timeout=30_000,
+    ).json_value()
+    return float(ms) / 1000
+
+
+WORKING = """[...document.querySelectorAll('div.step[data-step-type=assistant_message]')].some(
+    m => /Writing (the sample|sample row)/.test(m.innerText))"""
+
+
+def test_approve_contract_shows_work_at_once_and_the_sample_moves(
+    quick_app: App, browser: Browser
+) -> None:
+    with _page(browser, quick_app, "30-quick-signed-in.png") as page:
+        _to_contract(page)
+        before = _assistant_count(page)
+        seconds = _first_sign(
+            page, "Approve contract", f"document.querySelector('{STOP}') || {WORKING}"
+        )
+        stop_s = _since_click(page, f"document.querySelector('{STOP}')")
+        status_s = _since_click(page, WORKING)
+        print(
+            f"\nclick 'Approve contract' → first sign of work {seconds:.3f} s "
+            f"(Stop shown {stop_s:.3f} s, status message {status_s:.3f} s)"
+        )
+        assert seconds < 3 and stop_s < 3 and status_s < 3
+        _shot(page, "31-sample-working.png")
+        # the row count moves while the sample is made: two different "row k/10" lines are seen
+        seen: set[str] = set()
+        deadline = time.monotonic() + 60
+        while len(seen) < 2 and time.monotonic() < deadline:
+            found = re.search(r"Writing sample row \d+/10[^\n]*", _texts(page))
+            if found:
+                seen.add(found.group(0))
+                if len(seen) == 1:
+                    _shot(page, "32-sample-row.png")
+            page.wait_for_timeout(100)
+        assert len(seen) >= 2, seen
+        buttons = _wait_step(page, before, QUICK)
+        assert "Generate full size" in buttons, _texts(page)
+        texts = _texts(page)
+        assert "Critique" in texts and "Writing sample row" not in texts  # the status went
+        _shot(page, "33-sample-done.png")
+
+
+def _since_click(page: Page, sign: str) -> float:
+    ms = page.wait_for_function(
+        f"() => ({sign}) && performance.now() - window.__clicked", timeout=30_000
+    ).json_value()
+    return float(ms) / 1000
+
+
+def _generating(page: Page, pattern: str) -> None:
+    page.wait_for_function(
+        f"""() => [...document.querySelectorAll('div.step')].some(
+            m => /Generating: {pattern}/.test(m.innerText))""",
+        timeout=QUICK,
+        polling=250,
+    )
+
+
+def test_a_button_run_can_be_stopped_and_the_next_message_is_read(
+    quick_app: App, browser: Browser
+) -> None:
+    with _page(browser, quick_app, "34-quick-signed-in.png") as page:
+        _to_contract(page)
+        assert "Generate full size" in click(page, "Approve contract", QUICK)
+        # a button starts the full run: running, with Stop, and its progress moves
+        seconds = _first_sign(page, "Generate full size", f"document.querySelector('{STOP}')")
+        print(f"\nclick 'Generate full size' → Stop shown {seconds:.3f} s")
+        assert seconds < 3
+        _generating(page, r"([3-9]|\d\d) \/ 100")
+        _shot(page, "35-run-with-stop.png")
+        # while it runs, Enter sends nothing (Chainlit holds the message) and Stop stays
+        users = page.locator(USER).count()
+        page.fill("#chat-input", "how long will it take?")
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(1000)
+        assert page.locator(USER).count() == users and page.locator(STOP).count() == 1
+        page.fill("#chat-input", "")
+        page.locator(STOP).click()
+        page.wait_for_selector("text=type what to do instead", timeout=30_000)
+        assert page.locator(STOP).count() == 0
+        _shot(page, "36-stopped.png")
+        run = next(quick_app.data_dir.glob("runs/*/full-v1-n100/rows.jsonl"))
+        kept = run.read_text().splitlines()
+        assert kept
+        time.sleep(2)  # stopped means stopped: no row is added any more
+        assert run.read_text().splitlines() == kept
+
+        buttons = say(page, "generate 20", QUICK)  # read as a new size at the sample review
+        texts = _texts(page)
+        assert "Picking up the step" not in texts
+        assert "Export dataset" in buttons, texts
+        assert "~ size: 100 → 20" in texts and "Generated 20 of 20 rows" in texts, texts
+        assert run.read_text().splitlines()[: len(kept)] == kept  # the stopped run's rows stay
+        _shot(page, "37-read-after-stop.png")
+
+
+def test_a_resumed_run_has_stop(quick_app: App, browser: Browser) -> None:
+    with _page(browser, quick_app, "38-quick-signed-in.png") as page:
+        _to_contract(page)
+        assert "Generate full size" in click(page, "Approve contract", QUICK)
+        thread_url = page.url
+        page.fill("#chat-input", "generate 60")
+        page.keyboard.press("Enter")
+        _generating(page, r"([2-9]|\d\d) \/ 60")
+        quick_app.kill()
+        quick_app.start()
+        page.goto(thread_url)
+        page.wait_for_selector("text=carrying on with the step that was cut short", timeout=QUICK)
+        page.wait_for_selector(STOP, timeout=10_000)  # the resumed run shows Stop …
+        _shot(page, "39-resumed-with-stop.png")
+        page.locator(STOP).click()  # … and Stop stops it
+        page.wait_for_selector("text=type what to do instead", timeout=30_000)
+        _shot(page, "40-resumed-stopped.png")
+        buttons = click(page, "Resume", QUICK)  # Resume carries the same run on, to the end
+        if "Continue anyway" in buttons:
+            buttons = click(page, "Continue anyway", QUICK)
+        assert "Export dataset" in buttons, _texts(page)
+        assert "Generated 60 of 60 rows" in _texts(page)
+        rows = next(quick_app.data_dir.glob("runs/*/full-v*-n60/rows.jsonl")).read_text()
+        ids = [json.loads(line)["row_id"] for line in rows.splitlines()]
+        assert sorted(ids) == list(range(60))  # resumed: every row once

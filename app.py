@@ -553,10 +553,12 @@ async def _clicked(action: cl.Action, value: str | dict[str, Any]) -> None:
 async def _click(action: cl.Action, value: str | dict[str, Any]) -> None:
     with contextlib.suppress(Exception):
         await action.remove()
-    prompt = await _conversation().pending_prompt()
-    if action.payload.get("stage") and (
-        prompt is None or prompt.get("stage") != action.payload["stage"]
-    ):
+    conv = _conversation()
+    prompt = await conv.pending_prompt()
+    stage = action.payload.get("stage")
+    if prompt is None and conv.stopped:  # a step was stopped: its review point answers again
+        prompt = {"stage": (await conv.state()).values.get("stage")}
+    if stage and (prompt is None or prompt.get("stage") != stage):
         await cl.Message(
             content="That button belongs to an earlier step; the conversation has moved on."
         ).send()

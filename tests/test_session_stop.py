@@ -263,3 +263,20 @@ async def test_a_crash_still_carries_the_step_on(model: SlowModel, settings_env:
         ev = await say(conv, "generate 20")
         assert "Picking up the step that did not finish before…" in text(ev)
         assert "Generated 100 of 100 rows" in text(ev)
+
+
+async def test_after_stop_a_button_of_that_review_point_is_read(
+    model: SlowModel, settings_env: Path
+) -> None:
+    """The sample review's Cancel, still on screen after the full run was stopped, cancels."""
+    async with open_graph() as graph:
+        conv = Conversation(graph, "stop-button")
+        await _at_sample(conv)
+        model.slow["GeneratedText"] = 0.05
+        run = Running(conv, {"action": "approve", "stage": "sample", "version": 1})
+        await run.until(lambda e: e.kind == "progress" and e.data["done"] >= 3)
+        await run.stop()
+        assert conv.stopped
+        ev = await say(conv, {"action": "cancel", "stage": "sample", "version": 1})
+        assert "Picking up the step" not in text(ev)
+        assert (await conv.state()).values["stage"] == "cancelled", text(ev)

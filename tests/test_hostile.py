@@ -480,7 +480,7 @@ async def export_stays_home(h: H) -> None:
     assert "Exported" in await h.say({"action": "approve"})
     folder = Path((await h.values())["export_dir"]).resolve()
     assert folder.is_relative_to((get_settings().datasets_dir / OWNER).resolve()), folder
-    assert folder.name == "etc-passwd"
+    assert folder.name == "reviews-passwd"
 
 
 async def hostile_thread_id(h: H) -> str:
@@ -841,12 +841,13 @@ CASES: list[Case] = [
          ]), send(DESCRIPTION)),
          ("| positive |", "| neg-ative |", "| neutral |"), changes=ALL, check=labels_are_clean),
     # dataset names
-    Case("name-traversal", "the model names the dataset ../../../etc/passwd", "new",
-         hooked("Proposal", proposal_with(name="../../../etc/passwd"), send(DESCRIPTION)),
-         ("**etc-passwd** (contract v1)",), changes=ALL, then=export_stays_home),
-    Case("name-windows-traversal", "the model names the dataset ..\\..\\windows", "new",
-         hooked("Proposal", proposal_with(name="..\\..\\windows\\system32"), send(DESCRIPTION)),
-         ("**windows-system32** (contract v1)",), changes=ALL),
+    # (names about the request, "reviews": a name unrelated to it is replaced by the description's words)
+    Case("name-traversal", "the model names the dataset ../../../reviews/passwd", "new",
+         hooked("Proposal", proposal_with(name="../../../reviews/passwd"), send(DESCRIPTION)),
+         ("**reviews-passwd** (contract v1)",), changes=ALL, then=export_stays_home),
+    Case("name-windows-traversal", "the model names the dataset ..\\..\\reviews\\system32", "new",
+         hooked("Proposal", proposal_with(name="..\\..\\reviews\\system32"), send(DESCRIPTION)),
+         ("**reviews-system32** (contract v1)",), changes=ALL),
     Case("thread-id-traversal", "a thread id of ../../../escape keeps its files in the data folder", "sample",
          hostile_thread_id, ("Here is the proposed contract", "Sample 1")),
     Case("argilla-name-traversal", "an Argilla dataset named ../../etc", "publish",

@@ -327,6 +327,10 @@ class Working:
 
     async def _show(self, text: str, *, run: bool, now: bool) -> None:
         async with self.lock:
+            if self.msg is not None and self.run and not run:  # a run's progress stays as is
+                self.msg.content = self.text
+                await self.msg.update()
+                self.msg = None
             self.text, self.run = text, run
             t = time.monotonic()
             if self.msg is None:

@@ -526,7 +526,13 @@ async def _render(conv: Conversation, event: Event) -> None:
     if kind == "export" and event.data.get("archive"):
         archive = Path(event.data["archive"])
         elements.append(cl.File(name=archive.name, path=str(archive), display="inline"))
-    await cl.Message(content=event.text, elements=elements).send()
+    # "Did you mean …?": each reading the graph offers is a button that sends exactly that edit
+    actions = [
+        cl.Action(name="choose", payload=c["value"], label=c["title"])
+        for c in event.data.get("choices") or []
+        if isinstance(c, dict) and isinstance(c.get("value"), dict)
+    ]
+    await cl.Message(content=event.text, elements=elements, actions=actions).send()
 
 
 async def _show_prompt(prompt: dict[str, Any], text: str | None = None) -> None:
@@ -598,6 +604,11 @@ async def on_add_config(action: cl.Action) -> None:
 def _target(action: cl.Action) -> dict[str, Any]:
     """What the button was shown for — the graph refuses it if the conversation has moved on."""
     return {k: action.payload[k] for k in ("target", "stage", "version") if k in action.payload}
+
+
+@cl.action_callback("choose")
+async def on_choose(action: cl.Action) -> None:
+    await _clicked(action, dict(action.payload))
 
 
 @cl.action_callback("just_go")

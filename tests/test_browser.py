@@ -487,6 +487,8 @@ class ScriptedOllama(FixedDelayServer):
         reply: Any = "It is fine." if not isinstance(fmt, dict) else _fill(fmt, fmt)
         if {"labels", "topics"} <= set(props):  # a proposal (its labels are not a relabel's)
             reply |= PROPOSAL
+        elif "op" in props:  # reading a reply the tables did not know: this model is unsure
+            reply |= {"op": "unclear"}
         elif {"text", "label", "labels"} & set(props):  # a row or a relabel, after the delay
             return await super()._chat(body)
         content = reply if isinstance(reply, str) else json.dumps(reply)
@@ -737,3 +739,25 @@ def test_a_resumed_run_has_stop(quick_app: App, browser: Browser) -> None:
         rows = next(quick_app.data_dir.glob("runs/*/full-v*-n60/rows.jsonl")).read_text()
         ids = [json.loads(line)["row_id"] for line in rows.splitlines()]
         assert sorted(ids) == list(range(60))  # resumed: every row once
+
+
+def test_a_reply_nobody_understood_says_so_and_offers_what_it_could_mean(
+    quick_app: App, browser: Browser
+) -> None:
+    with _page(browser, quick_app, "41-quick-signed-in.png") as page:
+        _to_contract(page)
+        buttons = say(page, "hmm, make it a bit more spicy", QUICK)
+        texts = _texts(page)
+        assert "I did not understand that, so I did not change the contract (v1)." in texts
+        assert "Did you mean: more negative rows (negative 33 % → 50 %)?" in texts.replace("**", "")
+        assert "Approve contract" in buttons  # the contract is still there to approve
+        offer = page.locator("button[id]:has-text('more negative rows')").last
+        assert offer.count() == 1
+        _shot(page, "42-did-you-mean.png")
+        before = _assistant_count(page)
+        offer.click()
+        buttons = _wait_step(page, before, QUICK)
+        texts = _texts(page)
+        assert "Contract v1 → v2" in texts and "~ mix negative: 33 % → 50 %" in texts, texts
+        assert "Approve contract" in buttons
+        _shot(page, "43-did-you-mean-chosen.png")

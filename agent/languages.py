@@ -82,7 +82,12 @@ def find_language(text: str) -> str | None:
     # "recenzii românești", "text românesc": the adjective alone also states it (other language
     # words alone do not: "reviews of German cars" is English data about cars)
     for word in re.findall(r"[a-z]+", folded):
-        if word.startswith("romanes") and word in ("romanesc", "romanesti", "romaneste", "romaneasca"):
+        if word.startswith("romanes") and word in (
+            "romanesc",
+            "romanesti",
+            "romaneste",
+            "romaneasca",
+        ):
             return "Romanian"
     return None
 

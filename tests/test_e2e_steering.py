@@ -10,36 +10,13 @@ the tiny model's prose is like; what these tests prove is that the conversation 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import pytest
 
-from agent.config import get_settings
-from agent.llm import set_provider
-from agent.session import Conversation, Event, open_graph
+from agent.session import Conversation, open_graph
+from tests.test_e2e_real import local_model, say, stage  # noqa: F401 (local_model: a fixture)
 
 pytestmark = pytest.mark.e2e
-
-
-async def say(conv: Conversation, value: str | dict[str, Any]) -> list[Event]:
-    events = [e async for e in conv.send(value)]
-    errors = [e.text for e in events if e.kind == "error"]
-    assert not errors, errors
-    return events
-
-
-def stage(events: list[Event]) -> str | None:
-    prompts = [e for e in events if e.kind == "prompt"]
-    return prompts[-1].data.get("stage") if prompts else None
-
-
-@pytest.fixture
-def local_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLM_PROVIDER", "local")
-    monkeypatch.setenv("SAMPLE_SIZE", "6")
-    monkeypatch.setenv("CONCURRENCY", "2")
-    get_settings.cache_clear()
-    set_provider("local")
 
 
 @pytest.mark.parametrize(

@@ -500,11 +500,10 @@ async def interpret(
         found = read_reply(text, spec, stage)
         if found is None and stage == "paused" and CONTINUE.search(text):
             found = Reading("approve")
-        if found is not None and found.kind == "generate" and found.rows == -1:
-            number = re.search(r"\d[\d.,_]*", text)
+        if found is not None and found.bad_number is not None:
             msg = _say(
-                f"The size must be a whole number of rows; “{number.group(0) if number else text[:20]}” "
-                f"is not. The contract is unchanged (v{spec.version})."
+                f"The size must be a whole number of rows; “{found.bad_number}” is not. "
+                f"The contract is unchanged (v{spec.version})."
             )
             return Command(goto=_to(back), update={"messages": [*said, msg]})
         if (

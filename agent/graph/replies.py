@@ -49,6 +49,8 @@ class Reading:
     """The language of the table that read it (the user's language, for the replies)."""
     leftover: str = ""
     """Content words the reader did not use: said back to the user, never silently dropped."""
+    bad_number: str | None = None
+    """A size that is not a whole number ("1.5", "10.5k"): refused with its reason."""
 
 
 @cache
@@ -191,6 +193,14 @@ _FILLER = set(
 )
 
 
+def _first(s: _Text, patterns: list[re.Pattern[str]]) -> re.Match[str] | None:
+    """The first of these patterns that matches, taken out of the text."""
+    for pat in patterns:
+        if m := s.take(pat):
+            return m
+    return None
+
+
 def _leftover(t: str) -> str:
     words = [w for w in re.findall(r"[\w%-]+", t) if w not in _FILLER]
     return " ".join(words)
@@ -290,35 +300,19 @@ def _read_with(c: _Compiled, text: str, spec: DatasetSpec, stage: str) -> Readin
             for m in s.take_all(pat):
                 edits.append(SpecEdit(op="remove_label", label=label_of(m)))
     else:
-        for pat in p.get("system_prompt", []):
-            m = s.take(pat)
-            if m:
-                edits.append(SpecEdit(op="set_system_prompt", value=m.group("def").strip()))
-        for pat in p.get("turns", []):
-            m = s.take(pat)
-            if m and (n := parse_rows(m.group("n"))) is not None:
-                edits.append(SpecEdit(op="set_turns", number=n))
-                break
-    for pat in p.get("generate", []):
-        m = s.take(pat)
-        if m:
+        if m := _first(s, p.get("system_prompt", [])):
+            edits.append(SpecEdit(op="set_system_prompt", value=m.group("def").strip()))
+        if (m := _first(s, p.get("turns", []))) and (n := parse_rows(m.group("n"))) is not None:
+            edits.append(SpecEdit(op="set_turns", number=n))
+    for key in ("generate", "rows"):
+        if m := _first(s, p.get(key, [])):
             n = parse_rows(m.group("n"))
-            if n is None:
-                return Reading(
-                    "generate", rows=-1, language=c.language
-                )  # said back as not a number
-            if stage in ("sample", "paused", "dataset"):
+            if n is None:  # "generate 1.5": said back, never rounded into a size
+                return Reading("edit", language=c.language, bad_number=m.group("n"))
+            if key == "generate" and stage in ("sample", "paused", "dataset"):
                 kind, rows = "generate", n
             else:
                 edits.append(SpecEdit(op="set_size", number=n))
-            break
-    for pat in p.get("rows", []):
-        m = s.take(pat)
-        if m:
-            n = parse_rows(m.group("n"))
-            if n is None:
-                return Reading("generate", rows=-1, language=c.language)
-            edits.append(SpecEdit(op="set_size", number=n))
             break
     for pat in p.get("language", []):
         for m in s.take_all(pat):

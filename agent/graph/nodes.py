@@ -274,8 +274,20 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
             f"The model did not propose a usable contract ({problem}) — "
             "try naming the labels you want, e.g. “labels: positive, negative”."
         )
-    ask = "Approve it to see a sample, or tell me what to change (e.g. “drop neutral”, “in Romanian”)."
+    ask = f"Approve it to see a sample, or tell me what to change (e.g. {change_examples(spec)})."
     return _first_contract(state, spec, choice.notes + notes, ask=ask, intro=p.intro)
+
+
+def change_examples(spec: DatasetSpec) -> str:
+    """Two refinements that fit this contract, as a person would type them."""
+    if spec.task == "chat":
+        first = "“3 turns”" if spec.chat is None or spec.chat.turns < 3 else "“shorter answers”"
+    else:
+        names = spec.label_names
+        label = next((n for n in names if n.startswith("neg")), names[-1])
+        first = f"“more {label}”" if len(names) < 3 else f"“drop {names[-1]}”"
+    other = "in English" if spec.language != "English" else "in Romanian"
+    return f"{first}, “{other}”"
 
 
 def _first_contract(
@@ -341,7 +353,10 @@ async def propose_chat(state: State) -> Command[Literal["review_contract"]]:
         if chunks
         else ""
     )
-    ask = "Approve it to see sample conversations, or tell me what to change (e.g. “3 turns”, “shorter answers”)."
+    ask = (
+        "Approve it to see sample conversations, or tell me what to change "
+        f"(e.g. {change_examples(spec)})."
+    )
     return _first_contract(state, spec, notes, ask=ask, intro=p.intro, extra=docs)
 
 

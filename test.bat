@@ -1,0 +1,12 @@
+@echo off
+rem Windows: set up (first time) and run the tests - the same steps as test.sh (the browser tests
+rem need Chromium at /usr/bin/chromium and are skipped without it outside CI).
+cd /d "%~dp0"
+if not exist .venv\Scripts\python.exe (py -3.11 -m venv .venv || python -m venv .venv)
+.venv\Scripts\python -c "import agent, llama_cpp, pytest" 2>nul
+if errorlevel 1 (
+  echo Installing the pinned dependencies...
+  .venv\Scripts\python -m pip install --upgrade pip
+  .venv\Scripts\python -m pip install -e ".[local,dev]"
+)
+.venv\Scripts\python -m pytest %*

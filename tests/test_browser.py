@@ -454,6 +454,9 @@ def test_sign_in_with_hugging_face(browser: Browser, tmp_path: Path) -> None:
             page.screenshot(path=str(SHOTS / "21-hf-signed-in.png"))
             me = page.request.get(app.url + "/user")
             assert me.ok and me.json()["identifier"] == "hf:carol"
+            # the chat settings come from on_chat_start: the session is live, a message is heard
+            # (typed earlier, on a busy machine it was lost and the test waited its whole timeout)
+            page.wait_for_selector("#chat-settings-open-modal", timeout=60_000)
             say(page, "A dataset of short support emails about late deliveries.")
             ctx.close()
         finally:

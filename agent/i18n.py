@@ -48,7 +48,7 @@ def catalogue(code: str) -> dict[str, Any]:
                     continue
                 key = message.id[0] if isinstance(message.id, tuple) else message.id
                 value = message.string
-                if isinstance(value, tuple) and all(value) or isinstance(value, str) and value:
+                if (isinstance(value, tuple) and all(value)) or (isinstance(value, str) and value):
                     out[key] = value
     return out
 

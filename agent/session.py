@@ -23,11 +23,13 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.types import Command
 
+from agent import i18n
 from agent.config import Settings, get_settings
 from agent.graph import build_graph
 from agent.graph.graph import Graph
 from agent.graph.nodes import STREAM_TAG
 from agent.graph.publish import Context
+from agent.i18n import _
 from agent.llm import LLMError, friendly_error
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,13 @@ class Event:
     kind: EventKind
     text: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def full(self) -> str:
+        """Everything the message shows: its text, then its table and details (which the chat
+        shows as a table and a fold; the CLI prints them below)."""
+        parts = [self.text, *(str(self.data[k]) for k in ("table", "details") if self.data.get(k))]
+        return "\n\n".join(p for p in parts if p)
 
 
 @contextlib.asynccontextmanager
@@ -63,8 +72,8 @@ INVISIBLE = re.compile(r"[\u200b-\u200f\u2060-\u2064\ufeff\u202a-\u202e]")
 """Zero-width and direction marks: a message of only these is empty."""
 
 
-BUSY = "I am still working on the previous step — one moment, please."
-NOT_YOURS = "That conversation does not exist or belongs to someone else."
+BUSY = i18n.lazy("I am still working on the previous step — one moment, please.")
+NOT_YOURS = i18n.lazy("That conversation does not exist or belongs to someone else.")
 
 _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _stopped: set[str] = set()
@@ -72,13 +81,13 @@ _stopped: set[str] = set()
 
 # What a step does, said the moment it starts: (stage of the pending prompt, button) → status.
 OPENING = {
-    ("contract", "approve"): "Writing the sample…",
-    ("sample", "approve"): "Starting the full run…",
-    ("paused", "approve"): "Carrying on with the run…",
-    ("dataset", "approve"): "Exporting the dataset…",
-    ("confirm_publish", "approve"): "Publishing…",
-    ("confirm_publish", "replace"): "Publishing…",
-    ("confirm_publish", "add_config"): "Publishing…",
+    ("contract", "approve"): i18n.lazy("Writing the sample…"),
+    ("sample", "approve"): i18n.lazy("Starting the full run…"),
+    ("paused", "approve"): i18n.lazy("Carrying on with the run…"),
+    ("dataset", "approve"): i18n.lazy("Exporting the dataset…"),
+    ("confirm_publish", "approve"): i18n.lazy("Publishing…"),
+    ("confirm_publish", "replace"): i18n.lazy("Publishing…"),
+    ("confirm_publish", "add_config"): i18n.lazy("Publishing…"),
 }
 
 
@@ -103,6 +112,22 @@ class Conversation:
             "configurable": {"thread_id": thread_id},
             "recursion_limit": 200,
         }
+        self.language_setting = "auto"
+        """The language chosen in the settings ("auto": the user's writing, else the browser's)."""
+        self.browser_language: str | None = None
+        self.language: str | None = None
+        """The language the app speaks in this conversation (a code of `i18n.NAMES`)."""
+
+    def speak(self, text: str | None = None) -> str:
+        """Choose the language for what follows (the setting, else the language `text` is written
+        in, else the one spoken so far or the browser's) and use it in this task."""
+        self.language = i18n.pick(
+            setting=self.language_setting,
+            text=text,
+            browser=self.language or self.browser_language,
+        )
+        i18n.set_language(self.language)
+        return self.language
 
     def stop(self) -> bool:
         """The user pressed Stop while a step runs (the caller cancels it): the step is not carried
@@ -131,7 +156,7 @@ class Conversation:
         from agent.tools.documents import add_documents
 
         if not await self.allowed():
-            return 0, [NOT_YOURS]
+            return 0, [str(NOT_YOURS)]
 
         folder = thread_root(self.thread_id) / "documents"
         return await asyncio.to_thread(add_documents, folder, files)
@@ -143,21 +168,23 @@ class Conversation:
         from agent.tools.realcheck import RealDataError, real_check, render_real_check
 
         if not await self.allowed():
-            return Event("error", NOT_YOURS)
+            return Event("error", str(NOT_YOURS))
         values = (await self.state()).values
         if not values.get("spec") or values["spec"].get("task") != "textcat":
-            return Event("error", "A real-data check needs a text-classification contract first.")
+            return Event(
+                "error", _("A real-data check needs a text-classification contract first.")
+            )
         spec = DatasetSpec.model_validate(values["spec"])
         run_dir = values.get("run_dir")
         rows = list(read_rows(Path(run_dir))) if run_dir else list(values.get("sample") or [])
         if not rows:
             return Event(
-                "error", "Make a sample first; then I can compare it with your real examples."
+                "error", _("Make a sample first; then I can compare it with your real examples.")
             )
         try:
             result = await asyncio.to_thread(real_check, spec, rows, data)
         except RealDataError as exc:
-            return Event("error", f"{exc} Nothing was changed.")
+            return Event("error", f"{exc} " + _("Nothing was changed."))
         return Event("message", render_real_check(result), {"kind": "realcheck"})
 
     async def pending_prompt(self) -> dict[str, Any] | None:
@@ -175,7 +202,7 @@ class Conversation:
         is told to wait and changes nothing.
         """
         if self.lock.locked():
-            yield Event("error", BUSY)
+            yield Event("error", str(BUSY))
             return
         async with self.lock:
             async for event in self._send(value, extra=extra):
@@ -187,31 +214,56 @@ class Conversation:
         settings = get_settings()
         if isinstance(value, str):
             text = INVISIBLE.sub("", value).strip()
+            self.speak(text if not SECRET.search(text) else None)
             if not text:
                 yield Event(
                     "error",
-                    "Your message is empty — tell me what dataset you need, or reply to my last question.",
+                    _(
+                        "Your message is empty — tell me what dataset you need, or reply to my "
+                        "last question."
+                    ),
                 )
                 return
             if len(text) > settings.max_message_chars:
                 yield Event(
                     "error",
-                    f"That message is {len(text):,} characters; the limit is {settings.max_message_chars:,}. "
-                    "Please shorten it — nothing was changed.",
+                    _(
+                        "That message is {n:,} characters; the limit is {most:,}. Please shorten "
+                        "it — nothing was changed.",
+                        n=len(text),
+                        most=settings.max_message_chars,
+                    ),
                 )
                 return
             if SECRET.search(text):
                 # Never let a token into the transcript, the checkpoint or a prompt.
                 yield Event(
                     "error",
-                    "That message looks like it contains a token or API key, so I did not keep it. "
-                    "Paste tokens in the chat settings (⚙) instead; they stay in memory for this session only.",
+                    _(
+                        "That message looks like it contains a token or API key, so I did not "
+                        "keep it. Paste tokens in the chat settings (⚙) instead; they stay in "
+                        "memory for this session only."
+                    ),
                 )
                 return
             value = text
         snap = await self.state()
+        if self.language is None or not isinstance(value, str):
+            first = (
+                next(
+                    (
+                        str(m.content)
+                        for m in snap.values.get("messages", [])
+                        if isinstance(m, HumanMessage)
+                    ),
+                    None,
+                )
+                if self.language is None
+                else None
+            )
+            self.speak(first)
         if snap.values and snap.values.get("owner") != self.owner:
-            yield Event("error", NOT_YOURS)
+            yield Event("error", str(NOT_YOURS))
             return
         graph_input: Any
         stopped = self.thread_id in _stopped
@@ -220,28 +272,29 @@ class Conversation:
         action = value.get("action") if isinstance(value, dict) else None
         if snap.interrupts:
             graph_input = Command(resume=value)
-            status = OPENING.get((str(prompt.get("stage")), str(action)), "Reading your reply…")
+            opening = OPENING.get((str(prompt.get("stage")), str(action)))
+            status = str(opening) if opening else _("Reading your reply…")
         elif snap.next and stopped and value != RETRY:
             # The user stopped that step: this is what they want instead, read at the review point
             # the stopped step started from (a Retry would carry the step on).
             graph_input = None
-            status = "Reading your reply…"
+            status = _("Reading your reply…")
             try:
                 await self._reply_instead(snap, value)
             except Exception:  # the checkpoint refused it: nothing changed, say so
                 log.exception("could not hand the reply to the review point")
-                text = "I could not read that reply after the stop; press Retry."
+                text = _("I could not read that reply after the stop; press Retry.")
                 yield Event("error", text, {"retry": True})
                 return
         elif snap.next:
             # A step failed earlier; carry on from it. Text typed meanwhile is not an answer to anything.
             graph_input = None
-            status = "Carrying on with the step that did not finish…"
+            status = _("Carrying on with the step that did not finish…")
             if value != RETRY:
-                yield Event("message", "Picking up the step that did not finish before…")
+                yield Event("message", _("Picking up the step that did not finish before…"))
         elif isinstance(value, dict):
             yield Event(
-                "error", "There is nothing to approve right now — describe the dataset you need."
+                "error", _("There is nothing to approve right now — describe the dataset you need.")
             )
             return
         else:
@@ -256,7 +309,7 @@ class Conversation:
                 "owner": self.owner,
                 **(extra or {}),
             }
-            status = "Reading your description…"
+            status = _("Reading your description…")
         yield Event("status", status)  # at once: the step may take minutes before it says more
         async for event in self._run(graph_input):
             yield event
@@ -323,7 +376,7 @@ class Conversation:
         except LLMError as exc:
             yield Event(
                 "error",
-                f"{exc} Your conversation is saved — press Retry when ready.",
+                f"{exc} " + _("Your conversation is saved — press Retry when ready."),
                 {"retry": True},
             )
         except Exception as exc:  # any other failure: keep the thread, say what happened
@@ -331,7 +384,7 @@ class Conversation:
             err = friendly_error(exc)
             yield Event(
                 "error",
-                f"{err} Your conversation is saved — press Retry to try that step again.",
+                f"{err} " + _("Your conversation is saved — press Retry to try that step again."),
                 {"retry": True},
             )
 
@@ -339,13 +392,25 @@ class Conversation:
 def sample_status(p: dict[str, Any]) -> str:
     """A sample's row progress in words: each row is written, then judged blind, then counted."""
     done, total, judged = int(p.get("done", 0)), int(p.get("total", 0)), int(p.get("judged") or 0)
+    chat = p.get("task") == "chat"
     if done >= total:
-        return f"Sample: {total}/{total} rows written and judged."
+        return (
+            _("Sample: {n}/{n} conversations written and judged.", n=total)
+            if chat
+            else _("Sample: {n}/{n} rows written and judged.", n=total)
+        )
     agree = (
-        f" · judge agrees on {p['agreement'] * 100:.0f} %" if p.get("agreement") is not None else ""
+        " · " + _("judge agrees on {pct:.0f} %", pct=p["agreement"] * 100)
+        if p.get("agreement") is not None
+        else ""
     )
-    judging = f" · judged {judged}/{total}{agree}" if judged else ""
-    return f"Writing sample row {done + 1}/{total}{judging}"
+    judging = " · " + _("judged {done}/{n}", done=judged, n=total) + agree if judged else ""
+    row = (
+        _("Writing sample conversation {i}/{n}", i=done + 1, n=total)
+        if chat
+        else _("Writing sample row {i}/{n}", i=done + 1, n=total)
+    )
+    return row + judging
 
 
 async def unfinished_threads(

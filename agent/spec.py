@@ -12,6 +12,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from slugify import slugify
 
+from agent.i18n import _, ngettext
 from agent.languages import normalise_language
 
 MAX_LABELS = 50
@@ -77,10 +78,14 @@ class ChatShape(BaseModel):
     def _check(self) -> ChatShape:
         if not 1 <= self.turns <= MAX_TURNS:
             raise SpecError(
-                f"Conversations can have 1 to {MAX_TURNS} turns; {self.turns} was asked for."
+                _(
+                    "Conversations can have 1 to {most} turns; {n} was asked for.",
+                    most=MAX_TURNS,
+                    n=self.turns,
+                )
             )
         if not self.system_prompt.strip():
-            raise SpecError("The chat contract needs a system prompt.")
+            raise SpecError(_("The chat contract needs a system prompt."))
         return self
 
 
@@ -116,32 +121,41 @@ class DatasetSpec(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> DatasetSpec:
         if self.size < 1:
-            raise SpecError(f"The size must be at least 1 row; {self.size} was asked for.")
+            raise SpecError(too_small(self.size))
         if self.task == "chat":
             if self.chat is None:
                 raise SpecError(
-                    "A chat dataset needs its conversation shape (system prompt, turns)."
+                    _("A chat dataset needs its conversation shape (system prompt, turns).")
                 )
             self.labels, self.mix, self.multi_label = [], {}, False
             return self
         names = [label.name for label in self.labels]
         if any(not n for n in names):
-            raise SpecError("Every label needs a name; one of them is empty.")
+            raise SpecError(_("Every label needs a name; one of them is empty."))
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise SpecError(f"Label names must be unique; repeated: {', '.join(dupes)}.")
+            raise SpecError(
+                _("Label names must be unique; repeated: {names}.", names=", ".join(dupes))
+            )
         if len(names) < 2:
-            raise SpecError("A classification dataset needs at least two labels.")
+            raise SpecError(_("A classification dataset needs at least two labels."))
         if len(names) > MAX_LABELS:
             raise SpecError(
-                f"At most {MAX_LABELS} labels are supported; this contract has {len(names)}."
+                _(
+                    "At most {most} labels are supported; this contract has {n}.",
+                    most=MAX_LABELS,
+                    n=len(names),
+                )
             )
         if self.size < 1:
-            raise SpecError(f"The size must be at least 1 row; {self.size} was asked for.")
+            raise SpecError(too_small(self.size))
         unknown = set(self.mix) - set(names)
         if unknown:
             raise SpecError(
-                f"The label mix names labels that do not exist: {', '.join(sorted(unknown))}."
+                _(
+                    "The label mix names labels that do not exist: {names}.",
+                    names=", ".join(sorted(unknown)),
+                )
             )
         self.mix = normalise_mix(self.mix, names)
         return self
@@ -181,10 +195,20 @@ def normalise_mix(mix: dict[str, float], names: list[str]) -> dict[str, float]:
 
 def check_size(size: int, max_rows: int) -> int:
     if size < 1:
-        raise SpecError(f"The size must be at least 1 row; {size:,} was asked for.")
+        raise SpecError(too_small(size))
     if size > max_rows:
-        raise SpecError(f"The size can be at most {max_rows:,} rows; {size:,} was asked for.")
+        raise SpecError(
+            _(
+                "The size can be at most {most:,} rows; {n:,} was asked for.",
+                most=max_rows,
+                n=size,
+            )
+        )
     return size
+
+
+def too_small(size: int) -> str:
+    return _("The size must be at least 1 row; {n:,} was asked for.", n=size)
 
 
 def proposal_to_spec(
@@ -208,18 +232,20 @@ def proposal_to_spec(
     kept: list[Label] = []
     for label in labels:
         if not label.name:
-            notes.append("dropped a label with an empty name")
+            notes.append(_("dropped a label with an empty name"))
             continue
         if label.name in seen:
-            notes.append(f"merged the repeated label “{label.name}”")
+            notes.append(_("merged the repeated label “{name}”", name=label.name))
             continue
         seen.add(label.name)
         kept.append(label)
     if len(kept) < 2:
-        raise SpecError("The proposal had fewer than two usable labels.")
+        raise SpecError(_("The proposal had fewer than two usable labels."))
     clamped = min(max(size, 1), max_rows)
     if clamped != size:
-        notes.append(f"size {size:,} is out of range, using {clamped:,}")
+        notes.append(
+            _("size {wanted:,} is out of range, using {size:,}", wanted=size, size=clamped)
+        )
     spec = make_spec(
         {
             "description": description[:2000],
@@ -297,7 +323,9 @@ def _find_label(spec: DatasetSpec, name: str | None) -> str:
     for n in names:
         if n and (n in wanted or wanted.startswith(n) or n.startswith(wanted)) and wanted:
             return n
-    raise SpecError(f"There is no label “{name}”. The labels are: {', '.join(names)}.")
+    raise SpecError(
+        _("There is no label “{name}”. The labels are: {names}.", name=name, names=", ".join(names))
+    )
 
 
 def _shift(mix: dict[str, float], label: str, share: float) -> dict[str, float]:
@@ -318,7 +346,7 @@ def _shift(mix: dict[str, float], label: str, share: float) -> dict[str, float]:
 def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> DatasetSpec:
     """Apply edits in order and return the next version. Raises SpecError with a readable reason."""
     if not edits:
-        raise SpecError("No change was understood.")
+        raise SpecError(_("No change was understood."))
     data = spec.model_dump()
     cur = spec
     for e in edits:
@@ -332,15 +360,15 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
         elif e.op == "set_label_share":
             name = _find_label(cur, e.label)
             if e.share is None:
-                raise SpecError("Say what share the label should have, for example 50 %.")
+                raise SpecError(_("Say what share the label should have, for example 50 %."))
             share = e.share / 100 if e.share > 1 else e.share
             data["mix"] = _shift(mix, name, share)
         elif e.op == "add_label":
             name = clean_label(e.label or e.new_name or "")
             if not name:
-                raise SpecError("The new label needs a name.")
+                raise SpecError(_("The new label needs a name."))
             if name in cur.label_names:
-                raise SpecError(f"There is already a label “{name}”.")
+                raise SpecError(_("There is already a label “{name}”.", name=name))
             data["labels"].append(
                 {
                     "name": name,
@@ -356,9 +384,9 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
             name = _find_label(cur, e.label)
             renamed = clean_label(e.new_name or "")
             if not renamed:
-                raise SpecError("The new label name is empty.")
+                raise SpecError(_("The new label name is empty."))
             if renamed in cur.label_names and renamed != name:
-                raise SpecError(f"There is already a label “{renamed}”.")
+                raise SpecError(_("There is already a label “{name}”.", name=renamed))
             for lb in data["labels"]:
                 if lb["name"] == name:
                     lb["name"] = renamed
@@ -366,23 +394,23 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
         elif e.op == "redefine_label":
             name = _find_label(cur, e.label)
             if not e.definition:
-                raise SpecError("Say what the new definition should be.")
+                raise SpecError(_("Say what the new definition should be."))
             for lb in data["labels"]:
                 if lb["name"] == name:
                     lb["definition"] = e.definition
         elif e.op == "set_size":
             if e.number is None:
-                raise SpecError("Say how many rows you want.")
+                raise SpecError(_("Say how many rows you want."))
             data["size"] = check_size(int(e.number), max_rows)
         elif e.op == "set_language":
             if not (e.value or "").strip():
-                raise SpecError("Say which language the data should be in.")
+                raise SpecError(_("Say which language the data should be in."))
             data["language"] = normalise_language(e.value)
         elif e.op == "set_length":
             v = (e.value or "").lower().strip()
             v = {"shorter": "short", "longer": "long"}.get(v, v)
             if v not in LENGTH_BANDS:
-                raise SpecError("Length can be short, medium or long.")
+                raise SpecError(_("Length can be short, medium or long."))
             if cur.task == "chat":
                 data["chat"]["answer_length"] = v
             else:
@@ -390,16 +418,16 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
         elif e.op in CHAT_OPS:
             if cur.task != "chat" or data.get("chat") is None:
                 raise SpecError(
-                    "That change is for chat datasets; this one is text classification."
+                    _("That change is for chat datasets; this one is text classification.")
                 )
             chat = data["chat"]
             value = (e.value or "").strip()
             if e.op == "set_turns":
                 if e.number is None:
-                    raise SpecError("Say how many turns each conversation should have.")
+                    raise SpecError(_("Say how many turns each conversation should have."))
                 chat["turns"] = int(e.number)
             elif not value:
-                raise SpecError("That change needs a value.")
+                raise SpecError(_("That change needs a value."))
             elif e.op == "set_system_prompt":
                 chat["system_prompt"] = value[:4000]
             elif e.op == "add_rule":
@@ -412,14 +440,14 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
                 chat["intents"].append(value[:120])
         elif e.op == "add_topic":
             if not (e.value or "").strip():
-                raise SpecError("Say which topic to add.")
+                raise SpecError(_("Say which topic to add."))
             if e.value not in data["style"]["topics"]:
                 data["style"]["topics"].append(e.value.strip()[:80])  # type: ignore[union-attr]
         elif e.op == "remove_topic":
             data["style"]["topics"] = [t for t in data["style"]["topics"] if t != e.value]
         elif e.op == "set_tone":
             if not (e.value or "").strip():
-                raise SpecError("Say which tone you want.")
+                raise SpecError(_("Say which tone you want."))
             data["style"]["tones"] = [t.strip() for t in e.value.split(",") if t.strip()][:6]  # type: ignore[union-attr]
         elif e.op == "set_multi_label":
             data["multi_label"] = (e.value or "").lower() in ("yes", "true", "1", "multi", "on")
@@ -428,7 +456,7 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
     data["version"] = spec.version + 1
     new_spec = make_spec(data)
     if spec_diff(spec, new_spec) == []:
-        raise SpecError("That request would not change the contract.")
+        raise SpecError(_("That request would not change the contract."))
     return new_spec
 
 
@@ -443,40 +471,73 @@ def _pct(x: float) -> str:
     return f"{x * 100:.0f} %"
 
 
+def _field(name: str) -> str:
+    """A contract field's name in the diff."""
+    names = {
+        "size": _("size"),
+        "language": _("language"),
+        "multi_label": _("multi-label"),
+        "turns": _("turns"),
+        "answer_style": _("answer style"),
+        "answer_length": _("answer length"),
+        "personas": _("personas"),
+        "intents": _("intents"),
+        "grounded": _("grounded"),
+        "length": _("length"),
+        "topics": _("topics"),
+        "tones": _("tones"),
+        "clarity": _("clarity"),
+    }
+    return names.get(name, name)
+
+
+def _value(v: object) -> str:
+    if isinstance(v, bool):
+        return _("yes") if v else _("no")
+    if v in LENGTH_BANDS:
+        return length_word(str(v))
+    return _show(v) or "—"
+
+
+def length_word(band: str) -> str:
+    return {"short": _("short"), "medium": _("medium"), "long": _("long")}.get(band, band)
+
+
 def spec_diff(old: DatasetSpec, new: DatasetSpec) -> list[str]:
     """Readable lines of what changed between two versions."""
     lines: list[str] = []
     old_l = {lb.name: lb.definition for lb in old.labels}
     new_l = {lb.name: lb.definition for lb in new.labels}
+    label = _("label")
     for n in new_l:
         if n not in old_l:
-            lines.append(f"+ label {n}: {new_l[n]}")
+            lines.append(f"+ {label} {n}: {new_l[n]}")
         elif old_l[n] != new_l[n]:
-            lines.append(f"~ label {n}: “{old_l[n]}” → “{new_l[n]}”")
+            lines.append(f"~ {label} {n}: “{old_l[n]}” → “{new_l[n]}”")
     for n in old_l:
         if n not in new_l:
-            lines.append(f"- label {n}")
+            lines.append(f"- {label} {n}")
     for n in new.label_names:
         a, b = old.mix.get(n), new.mix.get(n)
         if a is not None and b is not None and abs(a - b) >= 0.005:
-            lines.append(f"~ mix {n}: {_pct(a)} → {_pct(b)}")
+            lines.append(f"~ {_('mix')} {n}: {_pct(a)} → {_pct(b)}")
     for field in ("size", "language", "multi_label"):
         a, b = getattr(old, field), getattr(new, field)
         if a != b:
-            lines.append(f"~ {field.replace('_', '-')}: {a} → {b}")
+            lines.append(f"~ {_field(field)}: {_value(a)} → {_value(b)}")
     if old.chat is not None and new.chat is not None:
         for field in ("turns", "answer_style", "answer_length", "personas", "intents", "grounded"):
             a, b = getattr(old.chat, field), getattr(new.chat, field)
             if a != b:
-                lines.append(f"~ {field.replace('_', ' ')}: {_show(a) or '—'} → {_show(b) or '—'}")
+                lines.append(f"~ {_field(field)}: {_value(a)} → {_value(b)}")
         if old.chat.system_prompt != new.chat.system_prompt:
             lines.append(
-                f"~ system prompt: “{old.chat.system_prompt}” → “{new.chat.system_prompt}”"
+                f"~ {_('system prompt')}: “{old.chat.system_prompt}” → “{new.chat.system_prompt}”"
             )
     for field in ("length", "topics", "tones", "clarity"):
         a, b = getattr(old.style, field), getattr(new.style, field)
         if a != b:
-            lines.append(f"~ {field}: {_show(a) or '—'} → {_show(b) or '—'}")
+            lines.append(f"~ {_field(field)}: {_value(a)} → {_value(b)}")
     return lines
 
 
@@ -485,26 +546,58 @@ def render_spec(spec: DatasetSpec) -> str:
     if spec.task == "chat" and spec.chat is not None:
         c = spec.chat
         lo, hi = LENGTH_BANDS[c.answer_length]
+        head = _("**{name}** (contract v{version})", name=spec.name, version=spec.version)
+        lines = [
+            ngettext(
+                "task: chat conversations for fine-tuning, {n} user turn each",
+                "task: chat conversations for fine-tuning, {n} user turns each",
+                c.turns,
+            ),
+            _("personas: {values}", values=_show(c.personas) or "—"),
+            _("intents: {values}", values=_show(c.intents) or "—"),
+            _("topics: {values}", values=_show(spec.style.topics) or "—"),
+            _(
+                "answers: {style}; {length} ({low}–{high} words)",
+                style=c.answer_style,
+                length=length_word(c.answer_length),
+                low=lo,
+                high=hi,
+            ),
+            _("grounded in attached documents: {value}", value=_value(c.grounded)),
+            _("language: {language}", language=spec.language),
+            _("size: {n:,} conversations", n=spec.size),
+        ]
         return (
-            f"**{spec.name}** (contract v{spec.version}) — {spec.description}\n\n"
-            f"**System prompt**\n\n> " + c.system_prompt.replace("\n", "\n> ") + "\n\n"
-            f"- task: chat conversations for fine-tuning, {c.turns} user turn{'s' if c.turns > 1 else ''} each\n"
-            f"- personas: {_show(c.personas) or '—'}\n- intents: {_show(c.intents) or '—'}\n"
-            f"- topics: {_show(spec.style.topics) or '—'}\n"
-            f"- answers: {c.answer_style}; {c.answer_length} ({lo}–{hi} words)\n"
-            f"- grounded in attached documents: {'yes' if c.grounded else 'no'}\n"
-            f"- language: {spec.language}\n- size: {spec.size:,} conversations"
+            f"{head} — {spec.description}\n\n**{_('System prompt')}**\n\n> "
+            + c.system_prompt.replace("\n", "\n> ")
+            + "\n\n"
+            + "\n".join(f"- {line}" for line in lines)
         )
     rows = "\n".join(
         f"| {lb.name} | {lb.definition} | {_pct(spec.mix[lb.name])} |" for lb in spec.labels
     )
     style = spec.style
+    head = _("**{name}** (contract v{version})", name=spec.name, version=spec.version)
+    low, high = LENGTH_BANDS[style.length]
+    lines = [
+        _("task: text classification (multi-label)")
+        if spec.multi_label
+        else _("task: text classification (single-label)"),
+        _("language: {language}", language=spec.language),
+        _("size: {n:,} rows", n=spec.size),
+        _(
+            "length: {length} ({low}–{high} words)",
+            length=length_word(style.length),
+            low=low,
+            high=high,
+        ),
+        _("topics: {values}", values=", ".join(style.topics) or "—"),
+        _("tones: {values}", values=", ".join(style.tones) or "—"),
+        _("clarity: {values}", values=", ".join(style.clarity)),
+    ]
     return (
-        f"**{spec.name}** (contract v{spec.version}) — {spec.description}\n\n"
-        f"| label | definition | target share |\n|---|---|---|\n{rows}\n\n"
-        f"- task: text classification ({'multi-label' if spec.multi_label else 'single-label'})\n"
-        f"- language: {spec.language}\n- size: {spec.size:,} rows\n"
-        f"- length: {style.length} ({LENGTH_BANDS[style.length][0]}–{LENGTH_BANDS[style.length][1]} words)\n"
-        f"- topics: {', '.join(style.topics) or '—'}\n- tones: {', '.join(style.tones) or '—'}\n"
-        f"- clarity: {', '.join(style.clarity)}"
+        f"{head} — {spec.description}\n\n"
+        + _("| label | definition | target share |")
+        + f"\n|---|---|---|\n{rows}\n\n"
+        + "\n".join(f"- {line}" for line in lines)
     )

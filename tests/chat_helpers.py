@@ -12,7 +12,7 @@ async def say(conv: Conversation, value: str | dict[str, Any]) -> list[Event]:
 
 
 def text(events: list[Event]) -> str:
-    return "\n".join(e.text for e in events)
+    return "\n".join(e.full for e in events)
 
 
 def errors(events: list[Event]) -> list[str]:

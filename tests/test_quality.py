@@ -76,8 +76,8 @@ def test_skewed_mix_gives_exact_pp_errors_and_a_suggestion() -> None:
     }
     assert fig["mix"]["positive"]["share"] == 0.7
     tips = q.suggestions(fig)
-    assert tips[0].startswith("positive is 20 pp over target (70 % vs 50 %)")
-    assert any(t.startswith("negative is 10 pp under target") for t in tips)
+    assert tips[0].startswith("positive has more rows than asked (70 % instead of 50 %)")
+    assert any(t.startswith("negative has fewer rows than asked (20 %") for t in tips)
 
 
 def test_scripted_judge_gives_exact_confusion_matrix() -> None:
@@ -105,7 +105,7 @@ def test_scripted_judge_gives_exact_confusion_matrix() -> None:
     assert [d["row_id"] for d in fig["disagreements"]] == [6, 7, 12, 14, 15, 16]
     # positive/neutral: (2 + 2) of (8 + 4) judged rows
     assert q.confused_pairs(fig)[0] == ("positive", "neutral", 4 / 12, 12)
-    assert "labels positive and neutral are confused in 33 %" in " ".join(q.suggestions(fig))
+    assert "labels positive and neutral are mixed up in 33 %" in " ".join(q.suggestions(fig))
 
 
 def test_multi_label_confusion_and_per_label_agreement() -> None:
@@ -171,7 +171,7 @@ def test_empty_rows_and_chat_ratings() -> None:
         "distribution": {"1": 1, "2": 1, "3": 0, "4": 2, "5": 1},
     }
     assert fig["mix"] == {} and fig["length"]["band"] is None
-    assert any("rates the chats 3.2 / 5" in s for s in q.suggestions(fig))
+    assert any("rates the conversations 3.2 out of 5" in s for s in q.suggestions(fig))
 
 
 @pytest.mark.parametrize(
@@ -218,14 +218,16 @@ def test_suggestions_are_deterministic_and_ranked() -> None:
     }
     tips = q.suggestions(fig)
     assert tips == [
-        "near-duplicates at 8 % — add sub-topics, tones or perspectives for more variety?",
-        "a is 10 pp under target (40 % vs 50 %) — check its quota or regenerate that label?",
+        "8 % of the texts are near copies of others — add sub-topics, tones or points of view for "
+        "more variety?",
+        "a has fewer rows than asked (40 % instead of 50 %) — check its share or make that label "
+        "again?",
     ]
     assert q.suggestions(fig) == tips
     assert q.suggestions({"rows": 0, "mix": {}}) == []
     three = {k: {"count": 0, "share": 0.0, "target": 0.3, "error_pp": -30.0} for k in "xyz"}
     tips = q.suggestions(fig | {"mix": three})
-    assert [t.split()[0] for t in tips] == ["x", "y", "near-duplicates"]  # 2 of a kind at most
+    assert [t.split()[0] for t in tips] == ["x", "y", "8"]  # 2 of a kind at most
 
 
 def test_render_figures_keeps_old_keys_working() -> None:

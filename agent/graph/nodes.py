@@ -28,6 +28,7 @@ from agent.graph.replies import (
     suggestions,
 )
 from agent.graph.state import State
+from agent.i18n import _, ngettext
 from agent.languages import find_language, fold, guess_language
 from agent.llm import LLMBadOutput, as_messages, get_chat_model, structured_call
 from agent.schemas import (
@@ -153,7 +154,8 @@ async def clarify(state: State) -> Command[Literal["ask_user", "propose", "revie
         "messages": [
             _say(
                 decision.question.strip()
-                + "\n\n(Or say “just go” and I will use sensible defaults.)"
+                + "\n\n"
+                + _("(Or say “just go” and I will use sensible defaults.)")
             )
         ],
     }
@@ -164,7 +166,7 @@ async def ask_user(state: State) -> Command[Literal["clarify", "ask_user"]]:
     answer = interrupt({"kind": "question", "stage": "clarify"})
     text = _reply_text(answer)
     if text is None:  # a button or a malformed payload: raising would fail this step on every retry
-        return Command(goto="ask_user", update={"messages": [_say(NOT_TEXT)]})
+        return Command(goto="ask_user", update={"messages": [_say(not_text())]})
     return Command(goto="clarify", update={"messages": [HumanMessage(content=text)]})
 
 
@@ -243,7 +245,9 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
         system, prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"]))
     )
     problem = ""
-    for _ in range(1 if arch else 3):  # without an archetype, unusable labels are asked for again
+    for _attempt in range(
+        1 if arch else 3
+    ):  # without an archetype, unusable labels are asked for again
         p = await structured_call(get_chat_model("steer"), Proposal, msgs)
         choice = archetypes.textcat_choice(arch, p, said, _questions(state))
         if arch is None and choice.problems:
@@ -271,36 +275,49 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
             problem = str(exc)
     else:
         raise LLMBadOutput(
-            f"The model did not propose a usable contract ({problem}) — "
-            "try naming the labels you want, e.g. “labels: positive, negative”."
+            _(
+                "The model did not propose a usable contract ({problem}) — try naming the labels "
+                "you want, e.g. “labels: positive, negative”.",
+                problem=problem,
+            )
         )
-    ask = f"Approve it to see a sample, or tell me what to change (e.g. {change_examples(spec)})."
+    ask = _(
+        "Approve it to see a sample, or tell me what to change (e.g. {examples}).",
+        examples=change_examples(spec),
+    )
     return _first_contract(state, spec, choice.notes + notes, ask=ask, intro=p.intro)
 
 
 def change_examples(spec: DatasetSpec) -> str:
     """Two refinements that fit this contract, as a person would type them."""
     if spec.task == "chat":
-        first = "“3 turns”" if spec.chat is None or spec.chat.turns < 3 else "“shorter answers”"
+        first = (
+            _("“3 turns”") if spec.chat is None or spec.chat.turns < 3 else _("“shorter answers”")
+        )
     else:
         names = spec.label_names
         label = next((n for n in names if n.startswith("neg")), names[-1])
-        first = f"“more {label}”" if len(names) < 3 else f"“drop {names[-1]}”"
-    other = "in English" if spec.language != "English" else "in Romanian"
-    return f"{first}, “{other}”"
+        first = (
+            _("“more {label}”", label=label)
+            if len(names) < 3
+            else _("“drop {label}”", label=names[-1])
+        )
+    other = _("“in English”") if spec.language != "English" else _("“in Romanian”")
+    return f"{first}, {other}"
 
 
 def _first_contract(
     state: State, spec: DatasetSpec, notes: list[str], *, ask: str, intro: str, extra: str = ""
 ) -> Command[Literal["review_contract"]]:
     """Show version 1 of the contract and wait for its review."""
-    note = f"\n\n_Note: I {'; '.join(notes)}._" if notes else ""
+    note = "\n\n_" + _("Note: I {notes}.", notes="; ".join(notes)) + "_" if notes else ""
     language = state.get("user_language") or guess_language("\n".join(_user_said(state)))
     # the person's own language, written by the model — when it is in that language at all
     if language.lower() not in ("english", "en") and intro.strip():
         if guess_language(intro, default=language) == language:
             ask = intro.strip()
-    text = f"Here is the proposed contract:\n\n{render_spec(spec)}{note}{extra}\n\n{ask}"
+    head = _("Here is the proposed contract:")
+    text = f"{head}\n\n{render_spec(spec)}{note}{extra}\n\n{ask}"
     return Command(
         goto="review_contract",
         update={
@@ -335,7 +352,7 @@ async def propose_chat(state: State) -> Command[Literal["review_contract"]]:
     wanted = locked.get("size") or archetypes.stated_size(said) or p.size
     size = min(max(wanted, 1), settings.max_rows)
     if size != wanted:
-        notes.append(f"size {wanted:,} is out of range, using {size:,}")
+        notes.append(_("size {wanted:,} is out of range, using {size:,}", wanted=wanted, size=size))
     chunks = load_chunks(_run_root() / "documents")
     spec = make_spec(
         {
@@ -349,13 +366,18 @@ async def propose_chat(state: State) -> Command[Literal["review_contract"]]:
         }
     )
     docs = (
-        f"\n\nConversations will be grounded in {len(chunks)} chunks of your documents."
+        "\n\n"
+        + ngettext(
+            "Conversations will be grounded in {n} chunk of your documents.",
+            "Conversations will be grounded in {n} chunks of your documents.",
+            len(chunks),
+        )
         if chunks
         else ""
     )
-    ask = (
-        "Approve it to see sample conversations, or tell me what to change "
-        f"(e.g. {change_examples(spec)})."
+    ask = _(
+        "Approve it to see sample conversations, or tell me what to change (e.g. {examples}).",
+        examples=change_examples(spec),
     )
     return _first_contract(state, spec, notes, ask=ask, intro=p.intro, extra=docs)
 
@@ -363,9 +385,10 @@ async def propose_chat(state: State) -> Command[Literal["review_contract"]]:
 # --- review points: interrupt only ---------------------------------------------------------------
 
 
-NOT_TEXT = (
-    "I could not read that reply (it was neither text nor a known button); nothing was changed."
-)
+def not_text() -> str:
+    return _(
+        "I could not read that reply (it was neither text nor a known button); nothing was changed."
+    )
 
 
 def _reply_text(value: Any) -> str | None:
@@ -418,15 +441,22 @@ REVIEW_NODE = {
     "paused": "review_paused",
     "publish": "review_publish",
 }
-STAGE_WORDS = {
-    "contract": "the contract",
-    "sample": "the sample",
-    "dataset": "the finished dataset",
-    "paused": "the paused run",
-    "publish": "publishing",
-    "confirm_publish": "the publishing confirmation",
-    "clarify": "a question",
-}
+
+
+def stage_words(stage: str | None) -> str:
+    """A step as words in a sentence ("the contract")."""
+    words = {
+        "contract": _("the contract"),
+        "sample": _("the sample"),
+        "dataset": _("the finished dataset"),
+        "paused": _("the paused run"),
+        "publish": _("publishing"),
+        "confirm_publish": _("the publishing confirmation"),
+        "clarify": _("a question"),
+    }
+    return words.get(str(stage), _("an earlier step") if stage else "")
+
+
 BUTTONS = ("approve", "cancel", "generate", "edit")
 NEXT_ON_APPROVE = {"contract": "sample", "sample": "scale", "dataset": "export", "paused": "scale"}
 CONTINUE = re.compile(r"\b(continue|carry on|resume|keep going|finish)\b", re.I)
@@ -440,29 +470,38 @@ def _button_problem(reply: dict[str, Any], stage: str, spec: DatasetSpec) -> str
     """
     clicked = reply.get("stage")
     if clicked is not None and clicked != stage:
-        return (
-            f"That button was for {STAGE_WORDS.get(str(clicked), 'an earlier step')}; the "
-            f"conversation has moved on to {STAGE_WORDS.get(stage, stage)}. Nothing was done."
+        return _(
+            "That button was for {then}; the conversation has moved on to {now}. Nothing was done.",
+            then=stage_words(str(clicked)),
+            now=stage_words(stage) or stage,
         )
     version = reply.get("version")
     if version is not None and stage in ("contract", "sample") and version != spec.version:
-        return (
-            f"That button was for contract v{version}, but the contract is now v{spec.version}. "
-            "Nothing was done — look at the latest version and click again."
+        return _(
+            "That button was for contract v{then}, but the contract is now v{now}. Nothing was "
+            "done — look at the latest version and click again.",
+            then=version,
+            now=spec.version,
         )
     action = reply.get("action")
     if stage == "publish":
         return None  # publishing reads its own actions (publish, done)
     if action == "retry":
-        return (
+        return _(
             "There is nothing to retry: the last step finished. I am waiting for your reply on "
-            f"{STAGE_WORDS.get(stage, stage)}."
+            "{stage}.",
+            stage=stage_words(stage) or stage,
         )
     if action not in BUTTONS:
-        return f"I do not know the action “{str(action)[:40]}”; nothing was changed."
+        return _(
+            "I do not know the action “{action}”; nothing was changed.", action=str(action)[:40]
+        )
     rows = reply.get("rows")
     if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int)):
-        return f"The number of rows must be a whole number; “{str(rows)[:40]}” is not. Nothing was changed."
+        return _(
+            "The number of rows must be a whole number; “{rows}” is not. Nothing was changed.",
+            rows=str(rows)[:40],
+        )
     return None
 
 
@@ -503,22 +542,26 @@ async def interpret(
             except ValueError:
                 edits = []
             if not edits:
-                return Command(goto=_to(back), update={"messages": [_say(NOT_TEXT)]})
+                return Command(goto=_to(back), update={"messages": [_say(not_text())]})
             reading = Reading("edit", edits=edits)
         else:
             reading = Reading(reply["action"], rows=reply.get("rows"))
     else:
         text = _reply_text(reply)
         if text is None:
-            return Command(goto=_to(back), update={"messages": [_say(NOT_TEXT)]})
+            return Command(goto=_to(back), update={"messages": [_say(not_text())]})
         said.append(HumanMessage(content=text))
         found = read_reply(text, spec, stage)
         if found is None and stage == "paused" and CONTINUE.search(text):
             found = Reading("approve")
         if found is not None and found.bad_number is not None:
             msg = _say(
-                f"The size must be a whole number of rows; “{found.bad_number}” is not. "
-                f"The contract is unchanged (v{spec.version})."
+                _(
+                    "The size must be a whole number of rows; “{number}” is not. The contract is "
+                    "unchanged (v{version}).",
+                    number=found.bad_number,
+                    version=spec.version,
+                )
             )
             return Command(goto=_to(back), update={"messages": [*said, msg]})
         if (
@@ -539,7 +582,7 @@ async def interpret(
         try:  # an impossible size is said at once, not offered for confirmation
             check_size(reading.rows, settings.max_rows)
         except SpecError as exc:
-            msg = _say(f"{exc} The contract is unchanged (v{spec.version}).")
+            msg = _say(unchanged(exc, spec))
             return Command(goto=_to(back), update={"messages": [*said, msg]})
     if (
         by_model
@@ -548,16 +591,17 @@ async def interpret(
     ):
         # Work starts only on a clear yes: a model's reading of free text is not enough.
         if stage == "contract":
-            ask = "Shall I make a sample from this contract now?"
+            ask = _("Shall I make a sample from this contract now?")
+        elif reading.kind == "generate" and reading.rows:
+            ask = _("Shall I generate {rows:,} rows now?", rows=reading.rows)
         else:
-            rows = (
-                f"{reading.rows:,}"
-                if reading.kind == "generate" and reading.rows
-                else f"all {spec.size:,}"
-            )
-            ask = f"Shall I generate {rows} rows now?"
+            ask = _("Shall I generate all {rows:,} rows now?", rows=spec.size)
         msg = _say(
-            f"{ask} Say “yes” (or “generate N”), or tell me what to change first. Nothing was started."
+            ask
+            + " "
+            + _(
+                "Say “yes” (or “generate N”), or tell me what to change first. Nothing was started."
+            )
         )
         return Command(goto=_to(back), update={"messages": [*said, msg]})
 
@@ -568,7 +612,10 @@ async def interpret(
         return Command(goto=_to(NEXT_ON_APPROVE[stage]), update=update_ok)
     if reading.kind == "cancel":
         msg = _say(
-            "Stopped. Your contract, samples and rows are kept; write again to start a new dataset."
+            _(
+                "Stopped. Your contract, samples and rows are kept; write again to start a new "
+                "dataset."
+            )
         )
         return Command(goto=_to(END), update={"messages": [*said, msg], "stage": "cancelled"})
     if reading.kind == "question":
@@ -583,21 +630,23 @@ async def interpret(
     try:
         new = apply_edits(spec, edits, max_rows=settings.max_rows) if edits else spec
     except SpecError as exc:
-        msg = _say(f"{exc} The contract is unchanged (v{spec.version}).")
+        msg = _say(unchanged(exc, spec))
         return Command(goto=_to(back), update={"messages": [*said, msg]})
 
     update: dict[str, Any] = {"messages": said}
     if new is not spec:
         diff = spec_diff(spec, new)
         history = [*state.get("history", []), {"version": new.version, "diff": diff}]
-        head = "I read that as a change to the contract. " if by_model else ""
+        head = _("I read that as a change to the contract.") + " " if by_model else ""
         text = (
-            f"{head}Contract v{spec.version} → v{new.version}:\n```diff\n"
+            head
+            + _("Contract v{old} → v{new}:", old=spec.version, new=new.version)
+            + "\n```diff\n"
             + "\n".join(diff)
             + "\n```"
         )
         if reading.leftover:
-            text += f"\n\n_I did not act on: “{reading.leftover}”._"
+            text += "\n\n_" + _("I did not act on: “{words}”.", words=reading.leftover) + "_"
         update |= {
             "spec": new.model_dump(),
             "history": history,
@@ -609,7 +658,7 @@ async def interpret(
     # An edit at the contract step, or one a model read: show the new contract to approve.
     # Words the tables read (or a button) after a sample: make a new sample from it.
     if stage == "contract" or by_model:
-        ask = "Approve it to see a sample, or tell me what else to change."
+        ask = _("Approve it to see a sample, or tell me what else to change.")
         update["messages"] = [
             *update["messages"],
             _say(f"{render_spec(new)}\n\n{ask}", kind="contract"),
@@ -634,17 +683,21 @@ def _not_understood(
 ) -> Command[Any]:
     """Never silent: say nothing changed, and offer what the words could mean as buttons."""
     offers = suggestions(text, spec, get_settings().max_rows) if stage != "dataset" else []
-    where = (
-        f"the contract (v{spec.version})"
-        if stage in ("contract", "sample", "paused")
-        else "anything"
-    )
     msg = f"{why} " if why else ""
-    msg += f"I did not understand that, so I did not change {where}."
-    if offers:
-        msg += " Did you mean: " + " — or ".join(f"**{o['title']}**" for o in offers) + "?"
+    if stage in ("contract", "sample", "paused"):
+        msg += _(
+            "I did not understand that, so I did not change the contract (v{version}).",
+            version=spec.version,
+        )
     else:
-        msg += " You can approve, cancel, or say what to change."
+        msg += _("I did not understand that, so I did not change anything.")
+    if offers:
+        msg += " " + _(
+            "Did you mean: {offers}?",
+            offers=_(" — or ").join(f"**{o['title']}**" for o in offers),
+        )
+    else:
+        msg += " " + _("You can approve, cancel, or say what to change.")
     choices = [
         {
             "title": o["title"],
@@ -688,11 +741,13 @@ def _interpret_publish(state: State, reply: Any) -> Command[Any]:
     if action == "publish" and target and target.get("target") in ("hub", "argilla"):
         return Command(goto="prepare_publish", update={"messages": said, "publish_target": target})
     if action in ("done", "approve", "cancel"):
-        msg = _say(f"All done. Your dataset is in `{state.get('export_dir')}`.")
+        msg = _say(_("All done. Your dataset is saved — download it with the link above."))
         return Command(goto=END, update={"messages": [*said, msg], "stage": "done"})
     msg = _say(
-        "To publish, name the target — e.g. “push it to the hub as my-org/my-dataset, private” or "
-        "“send it to Argilla” — or say “done”. Nothing was sent."
+        _(
+            "To publish, name the target — e.g. “push it to the hub as my-org/my-dataset, "
+            "private” or “send it to Argilla” — or say “done”. Nothing was sent."
+        )
     )
     return Command(goto="review_publish", update={"messages": [*said, msg]})
 
@@ -724,7 +779,7 @@ async def _answer(state: State, spec: DatasetSpec, said: list[AnyMessage], fallb
         text = strip_reasoning(str(reply.content))  # a reasoning model's <think>… is not said
     except Exception:  # the structured reply already holds an answer; use it rather than fail
         text = ""
-    return text or fallback.strip() or "I could not find an answer to that; nothing was changed."
+    return text or fallback.strip() or _("I could not find an answer to that; nothing was changed.")
 
 
 # --- sample, critique, scale, export -------------------------------------------------------------
@@ -754,7 +809,7 @@ async def sample(state: State) -> Command[Literal["critique"]]:
     n = min(settings.sample_size, spec.size)
     run_dir = _run_root() / f"sample-{k:03d}-v{spec.version}"
     writer = get_stream_writer()
-    _status("Writing the sample…")
+    _status(_("Writing the sample…"))
     result = await run_generation(
         spec,
         n,
@@ -764,15 +819,20 @@ async def sample(state: State) -> Command[Literal["critique"]]:
         concurrency=settings.max_concurrency,
         seed=1000 * spec.version + k,
         # the phase tells the UI these rows are a sample's, not a full run's
-        on_progress=lambda p: writer({"progress": p | {"phase": "sample"}}),
+        on_progress=lambda p: writer({"progress": p | {"phase": "sample", "task": spec.task}}),
         chunks=load_chunks(_run_root() / "documents") if spec.task == "chat" else None,
     )
     rows = sorted(read_rows(result.run_dir), key=lambda r: r["row_id"])
     return Command(goto="critique", update={"sample": rows, "samples_made": k})
 
 
+def unchanged(exc: Exception, spec: DatasetSpec) -> str:
+    """A refused change, and that the contract stayed as it was."""
+    return f"{exc} " + _("The contract is unchanged (v{version}).", version=spec.version)
+
+
 def _table(rows: list[dict[str, Any]], limit: int = 20) -> str:
-    out = ["| # | text | label | judge |", "|---|---|---|---|"]
+    out = [_("| # | text | label | judge |"), "|---|---|---|---|"]
     for r in rows[:limit]:
         text = r["text"].replace("|", "\\|").replace("\n", " ")
         text = text[:220] + ("…" if len(text) > 220 else "")
@@ -788,12 +848,16 @@ def dialogue(row: dict[str, Any], limit: int = 600) -> str:
     for m in row["messages"]:
         if m["role"] == "system":
             continue
-        who = "**User:**" if m["role"] == "user" else "**Assistant:**"
+        who = _("**User:**") if m["role"] == "user" else _("**Assistant:**")
         content = m["content"][:limit] + ("…" if len(m["content"]) > limit else "")
         lines.append(f"{who} {content}")
-    rating = f" · judge rating {row['rating']}/5" if row.get("rating") else ""
+    rating = " · " + _("rated {rating}/5", rating=row["rating"]) if row.get("rating") else ""
     head = f"_#{row['row_id']} · {row.get('persona', '')} · {row.get('intent', '')}{rating}_"
-    reasons = f"\n> judge: {row['judge_reasons']}" if row.get("judge_reasons") else ""
+    reasons = (
+        "\n> " + _("why: {reasons}", reasons=row["judge_reasons"])
+        if row.get("judge_reasons")
+        else ""
+    )
     return head + "\n\n" + "\n\n".join(lines) + reasons
 
 
@@ -803,27 +867,53 @@ def weakest(rows: Iterable[dict[str, Any]], n: int = 3) -> str:
     return "\n\n---\n\n".join(dialogue(r) for r in worst)
 
 
+def _ratings_words(fig: dict[str, Any]) -> str:
+    """How a second model rated the conversations, in words."""
+    ratings = fig.get("ratings") or {}
+    dup = fig.get("duplicates") or 0
+    parts = []
+    if ratings.get("mean") is not None:
+        parts.append(
+            _(
+                "A second model rated each conversation from 1 to 5: {mean:.1f} on average.",
+                mean=ratings["mean"],
+            )
+        )
+    parts.append(
+        _("None repeats another.")
+        if not dup
+        else ngettext(
+            "{n} is (almost) the same as another.", "{n} are (almost) the same as others.", dup
+        )
+    )
+    return " ".join(parts)
+
+
 async def critique_chat(
     state: State, spec: DatasetSpec, rows: list[dict[str, Any]]
 ) -> Command[Any]:
     fig = quality.figures(spec, rows)
-    ratings = fig.get("ratings") or {}
-    mean = f"{ratings['mean']:.1f}/5" if ratings.get("mean") is not None else "n/a"
-    dist = ratings.get("distribution") or {}
+    tips = quality.suggestions(fig)
     text = (
-        f"Sample {state.get('samples_made', 1)} (contract v{spec.version}): {len(rows)} conversations · "
-        f"mean judge rating {mean} · ratings {', '.join(f'{k}★ {v}' for k, v in dist.items() if v)} · "
-        f"duplicates: {fig['duplicates']}\n\n"
-        "The weakest conversations:\n\n"
+        _(
+            "Sample {k} (contract v{version}): {n} conversations.",
+            k=state.get("samples_made", 1),
+            version=spec.version,
+            n=len(rows),
+        )
+        + "\n\n"
+        + _ratings_words(fig)
+        + "\n\n"
+        + _("The weakest conversations:")
+        + "\n\n"
         + weakest(rows)
         + "\n\n"
-        + (
-            "Suggestions:\n" + "\n".join(f"- {x}" for x in quality.suggestions(fig)) + "\n\n"
-            if quality.suggestions(fig)
-            else ""
+        + ((_("Suggestions:") + "\n" + "\n".join(f"- {x}" for x in tips) + "\n\n") if tips else "")
+        + _(
+            "Approve to generate all {n:,} conversations, say “generate N” for another size, or "
+            "ask for changes (e.g. “harder questions”, “shorter answers”, “3 turns”).",
+            n=spec.size,
         )
-        + f"Approve to generate all {spec.size:,} conversations, say “generate N” for another size, "
-        "or ask for changes (e.g. “harder questions”, “shorter answers”, “3 turns”)."
     )
     return Command(
         goto="review_sample",
@@ -834,7 +924,7 @@ async def critique_chat(
 async def critique(state: State) -> Command[Literal["review_sample"]]:
     spec = _spec(state)
     rows = state.get("sample", [])
-    _status("Reviewing the sample: writing the critique…")
+    _status(_("Reviewing the sample: writing the critique…"))
     if spec.task == "chat":
         return await critique_chat(state, spec, rows)
     fig = quality.figures(spec, rows)
@@ -855,18 +945,30 @@ async def critique(state: State) -> Command[Literal["review_sample"]]:
         c = await structured_call(get_chat_model("judge"), CritiqueNotes, msgs)
         notes = {"problems": c.problems, "suggestions": c.suggestions}
     except LLMBadOutput:
-        notes = {"problems": ["(the judge's written notes could not be read this time)"]}
+        notes = {"problems": [_("(the judge's written notes could not be read this time)")]}
     text = (
-        f"Sample {state.get('samples_made', 1)} (contract v{spec.version}):\n\n{_table(rows)}\n\n"
-        f"{quality.render_figures(fig, notes)}\n\n"
-        f"Approve to generate all {spec.size:,} rows, say “generate N” for another size, "
-        "or ask for changes (e.g. “make it more negative reviews”)."
+        _(
+            "Sample {k} (contract v{version}): {n} rows.",
+            k=state.get("samples_made", 1),
+            version=spec.version,
+            n=len(rows),
+        )
+        + "\n\n"
+        + quality.plain_summary(fig, notes)
+        + "\n\n"
+        + _(
+            "Approve to generate all {n:,} rows, say “generate N” for another size, or ask for "
+            "changes (e.g. “make it more negative reviews”).",
+            n=spec.size,
+        )
     )
+    # the rows as a table and the exact figures: the chat shows them as a table and a fold
+    table, details = _table(rows), quality.render_figures(fig, notes)
     return Command(
         goto="review_sample",
         update={
             "critique": fig | {"notes": notes},
-            "messages": [_say(text, kind="sample")],
+            "messages": [_say(text, kind="sample", table=table, details=details)],
             "stage": "sample",
         },
     )
@@ -881,7 +983,11 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
     spec = _spec(state)
     run_dir = _run_root() / f"full-v{spec.version}-n{spec.size}"
     writer = get_stream_writer()
-    _status(f"Starting the full run of {spec.size:,} rows…")
+    _status(
+        _("Starting the full run of {n:,} conversations…", n=spec.size)
+        if spec.task == "chat"
+        else _("Starting the full run of {n:,} rows…", n=spec.size)
+    )
     watch = not state.get("ignore_stop")
     result = await run_generation(
         spec,
@@ -891,21 +997,27 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
         judge=get_chat_models("judge") if settings.judge_full_run else None,
         concurrency=settings.max_concurrency,
         seed=spec.version,
-        on_progress=lambda p: writer({"progress": p}),
+        on_progress=lambda p: writer({"progress": p | {"task": spec.task}}),
         chunks=load_chunks(_run_root() / "documents") if spec.task == "chat" else None,
         should_stop=quality.stop_rule if watch else None,
     )
     if result.paused:
         p = result.progress
         fig = quality.figures(spec, read_rows(run_dir))
-        tips = quality.suggestions(fig) or ["add sub-topics, or sharpen the label definitions"]
+        tips = quality.suggestions(fig) or [_("add sub-topics, or sharpen the label definitions")]
         text = (
-            f"**Paused at {p['done']:,} of {p['total']:,} rows:** {result.paused}\n\n"
-            "Rather than finish a weak dataset, I suggest a fix first:\n"
+            "**"
+            + _("Paused at {done:,} of {total:,} rows:", done=p["done"], total=p["total"])
+            + f"** {result.paused}\n\n"
+            + _("Rather than finish a weak dataset, I suggest a fix first:")
+            + "\n"
             + "\n".join(f"- {t}" for t in tips[:3])
-            + "\n\nTell me the change (e.g. “add topics about shipping and returns”, “sharpen the "
-            "definition of neutral”) and I will make a new sample — or say “continue anyway” to finish "
-            "this run (the rows made so far are kept), or cancel."
+            + "\n\n"
+            + _(
+                "Tell me the change (e.g. “add topics about shipping and returns”, “sharpen the "
+                "definition of neutral”) and I will make a new sample — or say “continue anyway” "
+                "to finish this run (the rows made so far are kept), or cancel."
+            )
         )
         return Command(
             goto="review_paused",
@@ -920,26 +1032,39 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
     fig["failed"] = result.failed
     fig["duplicates_replaced"] = result.progress["duplicates"]
     fig["retries"] = result.progress["retries"]
-    short = f"\n\n**The run stopped short:** {result.reason}" if result.reason else ""
+    short = "\n\n**" + _("The run stopped short:") + f"** {result.reason}" if result.reason else ""
+    details = ""
     if spec.task == "chat":
-        ratings = fig.get("ratings") or {}
-        mean = f"{ratings['mean']:.1f}/5" if ratings.get("mean") is not None else "n/a"
-        report = f"Mean judge rating {mean}. The weakest conversations:\n\n" + weakest(
-            read_rows(run_dir)
+        report = (
+            _ratings_words(fig)
+            + "\n\n"
+            + _("The weakest conversations:")
+            + "\n\n"
+            + weakest(read_rows(run_dir))
+        )
+        made = _(
+            "Generated {made:,} of {n:,} conversations; {dup} near copies were replaced.",
+            made=result.rows,
+            n=spec.size,
+            dup=result.progress["duplicates"],
         )
     else:
-        report = quality.render_figures(fig)
-    text = (
-        f"Generated {result.rows:,} of {spec.size:,} rows; "
-        f"{result.progress['duplicates']} duplicates were replaced.{short}\n\n"
-        f"{report}\n\nApprove to export the dataset folder, or cancel."
+        report, details = quality.plain_summary(fig), quality.render_figures(fig)
+        made = _(
+            "Generated {made:,} of {n:,} rows; {dup} near copies were replaced.",
+            made=result.rows,
+            n=spec.size,
+            dup=result.progress["duplicates"],
+        )
+    text = f"{made}{short}\n\n{report}\n\n" + _(
+        "Approve to export the dataset (a download), or cancel."
     )
     return Command(
         goto="review_dataset",
         update={
             "run_dir": str(run_dir),
             "critique": fig,
-            "messages": [_say(text, kind="dataset")],
+            "messages": [_say(text, kind="dataset", details=details)],
             "stage": "dataset",
         },
     )
@@ -974,27 +1099,48 @@ async def export(state: State) -> Command[Literal["review_publish", "review_data
         OSError
     ) as exc:  # a full disk, a read-only or missing folder: the rows stay where they are
         why = (
-            "the disk is full"
+            _("the disk is full")
             if exc.errno in (errno.ENOSPC, errno.EDQUOT)
-            else f"the disk refused the write ({exc.strerror or type(exc).__name__})"
+            else _(
+                "the disk refused the write ({reason})",
+                reason=exc.strerror or type(exc).__name__,
+            )
         )
         msg = _say(
-            f"I could not write the dataset folder `{out}`: {why}. The generated rows are kept "
-            f"in `{state.get('run_dir')}`; free some space and approve again."
+            _(
+                "I could not write the dataset folder `{folder}`: {why}. The generated rows are "
+                "kept in `{run}`; free some space and approve again.",
+                folder=out,
+                why=why,
+                run=state.get("run_dir"),
+            )
         )
         return Command(goto=_to("review_dataset"), update={"messages": [msg], "stage": "dataset"})
     text = (
-        f"Exported **{spec.name}** to `{folder}`.\n\n"
-        f"```python\nfrom datasets import load_dataset\nds = load_dataset({str(folder)!r})\n```\n\n"
-        "Publish it? Say e.g. “push it to the hub as my-org/my-dataset, private” or “send it to Argilla” "
-        "— I will ask you to confirm the exact target first. Or say “done”."
+        _(
+            "Your dataset **{name}** is ready: download it below (a zip with the data as a "
+            "spreadsheet and in the Hugging Face format).",
+            name=spec.name,
+        )
+        + "\n\n"
+        + _(
+            "Publish it? Say e.g. “push it to the hub as my-org/my-dataset, private” or “send it "
+            "to Argilla” — I will ask you to confirm the exact target first. Or say “done”."
+        )
+    )
+    # for people who write code: where the folder is and how to load it (the chat folds it away)
+    code = (
+        _("Saved in `{folder}`.", folder=folder)
+        + f"\n\n```python\nfrom datasets import load_dataset\nds = load_dataset({str(folder)!r})\n```"
     )
     return Command(
         goto="review_publish",
         update={
             "export_dir": str(folder),
             "stage": "publish",
-            "messages": [_say(text, kind="export", path=str(folder), archive=str(archive))],
+            "messages": [
+                _say(text, kind="export", path=str(folder), archive=str(archive), details=code)
+            ],
         },
     )
 

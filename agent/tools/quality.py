@@ -54,6 +54,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from agent.i18n import _, ngettext
 from agent.spec import LENGTH_BANDS, DatasetSpec
 from agent.tools.generate import Deduper
 
@@ -400,14 +401,19 @@ def suggestions(fig: dict[str, Any], *, limit: int = 3) -> list[str]:
     mix errors), so one problem repeated per label does not hide the others.
     """
     cands: list[tuple[float, int, str]] = []
-    for a, b, rate, _ in confused_pairs(fig)[:2]:
+    for a, b, rate, _count in confused_pairs(fig)[:2]:
         if rate >= 0.15:
             cands.append(
                 (
                     rate * 2,
                     0,
-                    f"labels {a} and {b} are confused in {rate * 100:.0f} % of their "
-                    "judged rows — sharpen their definitions or merge them?",
+                    _(
+                        "labels {a} and {b} are mixed up in {pct:.0f} % of their checked rows — "
+                        "make their definitions clearer, or merge them?",
+                        a=a,
+                        b=b,
+                        pct=rate * 100,
+                    ),
                 )
             )
     for name, agr in (fig.get("agreement_per_label") or {}).items():
@@ -416,8 +422,12 @@ def suggestions(fig: dict[str, Any], *, limit: int = 3) -> list[str]:
                 (
                     (1 - agr) * 1.5,
                     1,
-                    f"the judge agrees with only {agr * 100:.0f} % of the {name} "
-                    f"rows — rewrite the definition of {name} with a clear example?",
+                    _(
+                        "the checking model agrees with only {pct:.0f} % of the {name} rows — "
+                        "rewrite the definition of {name} with a clear example?",
+                        pct=agr * 100,
+                        name=name,
+                    ),
                 )
             )
     dup = max(
@@ -428,23 +438,31 @@ def suggestions(fig: dict[str, Any], *, limit: int = 3) -> list[str]:
             (
                 dup * 8,
                 2,
-                f"near-duplicates at {dup * 100:.0f} % — add sub-topics, tones or "
-                "perspectives for more variety?",
+                _(
+                    "{pct:.0f} % of the texts are near copies of others — add sub-topics, tones "
+                    "or points of view for more variety?",
+                    pct=dup * 100,
+                ),
             )
         )
     for name, m in (fig.get("mix") or {}).items():
         pp = m["error_pp"]
         if abs(pp) >= 5 and fig.get("rows", 0) >= 10:
-            side = "under" if pp < 0 else "over"
-            cands.append(
-                (
-                    abs(pp) / 25,
-                    3,
-                    f"{name} is {abs(pp):.0f} pp {side} target "
-                    f"({m['share'] * 100:.0f} % vs {m['target'] * 100:.0f} %) — check its quota "
-                    "or regenerate that label?",
+            values = {"name": name, "share": m["share"] * 100, "target": m["target"] * 100}
+            text = (
+                _(
+                    "{name} has fewer rows than asked ({share:.0f} % instead of {target:.0f} %) — "
+                    "check its share or make that label again?",
+                    **values,
+                )
+                if pp < 0
+                else _(
+                    "{name} has more rows than asked ({share:.0f} % instead of {target:.0f} %) — "
+                    "check its share or make that label again?",
+                    **values,
                 )
             )
+            cands.append((abs(pp) / 25, 3, text))
     div = fig.get("diversity") or {}
     sim, d2 = div.get("mean_similarity"), div.get("distinct_2")
     if (sim is not None and sim > 0.35) or (d2 is not None and 0 < d2 < 0.3 and fig["rows"] >= 20):
@@ -453,8 +471,7 @@ def suggestions(fig: dict[str, Any], *, limit: int = 3) -> list[str]:
             (
                 sev,
                 4,
-                f"texts are alike (mean similarity {sim or 0:.2f}, distinct-2 {d2 or 0:.2f}) "
-                "— vary topics, tones and lengths more?",
+                _("the texts sound alike — vary topics, tones and lengths more?"),
             )
         )
     gen = fig.get("generation") or {}
@@ -465,8 +482,11 @@ def suggestions(fig: dict[str, Any], *, limit: int = 3) -> list[str]:
             (
                 share * 2,
                 5,
-                f"{share * 100:.0f} % of attempts gave unusable replies — a stronger "
-                "generator model or shorter definitions?",
+                _(
+                    "{pct:.0f} % of attempts gave unusable replies — a stronger model, or "
+                    "shorter definitions?",
+                    pct=share * 100,
+                ),
             )
         )
     length = fig.get("length") or {}
@@ -477,8 +497,13 @@ def suggestions(fig: dict[str, Any], *, limit: int = 3) -> list[str]:
             (
                 min(off, 1.0),
                 6,
-                f"texts have a median of {med:g} words, outside the asked "
-                f"{band[0]}–{band[1]} — state the length more firmly in the prompt or change the band?",
+                _(
+                    "a typical text has {median:g} words, outside the asked {low}–{high} — ask "
+                    "for “shorter” or “longer” texts?",
+                    median=med,
+                    low=band[0],
+                    high=band[1],
+                ),
             )
         )
     rat = fig.get("ratings")
@@ -487,13 +512,16 @@ def suggestions(fig: dict[str, Any], *, limit: int = 3) -> list[str]:
             (
                 (5 - rat["mean"]) / 4,
                 7,
-                f"the judge rates the chats {rat['mean']:.1f} / 5 on average "
-                "— tighten the assistant's instructions?",
+                _(
+                    "the checking model rates the conversations {mean:.1f} out of 5 on average — "
+                    "give the assistant clearer rules?",
+                    mean=rat["mean"],
+                ),
             )
         )
     picked: list[str] = []
     per_kind: Counter[int] = Counter()
-    for _, kind, text in sorted(cands, key=lambda c: (-c[0], c[1], c[2])):
+    for _sev, kind, text in sorted(cands, key=lambda c: (-c[0], c[1], c[2])):
         if len(picked) < limit and per_kind[kind] < 2:  # at most 2 of a kind: room for others
             picked.append(text)
             per_kind[kind] += 1
@@ -510,8 +538,14 @@ def render_figures(fig: dict[str, Any], notes: dict[str, list[str]] | None = Non
     """
     agreement = "n/a" if fig["agreement"] is None else f"{fig['agreement'] * 100:.0f} %"
     lines = [
-        f"**Critique** — {fig['rows']} rows · judge agrees on {agreement} "
-        f"({fig['judged']} judged) · duplicates: {fig['duplicates']}",
+        _(
+            "**Critique** — {rows} rows · judge agrees on {agreement} ({judged} judged) · "
+            "duplicates: {duplicates}",
+            rows=fig["rows"],
+            agreement=agreement,
+            judged=fig["judged"],
+            duplicates=fig["duplicates"],
+        ),
     ]
     div, length = fig.get("diversity") or {}, fig.get("length") or {}
     extra = []
@@ -520,12 +554,19 @@ def render_figures(fig: dict[str, Any], notes: dict[str, list[str]] | None = Non
     if div.get("mean_similarity") is not None:
         extra.append(f"mean similarity: {div['mean_similarity']:.2f}")
     if length.get("median") is not None:
-        extra.append(f"words: {length['min']}–{length['max']} (median {length['median']:g})")
+        extra.append(
+            _(
+                "words: {low}–{high} (median {median:g})",
+                low=length["min"],
+                high=length["max"],
+                median=length["median"],
+            )
+        )
     if extra:
         lines.append(" · ".join(extra))
     lines += [
         "",
-        "| label | rows | share | target | error | judge agrees |",
+        _("| label | rows | share | target | error | judge agrees |"),
         "|---|---|---|---|---|---|",
     ]
     per = fig.get("agreement_per_label") or {}
@@ -536,20 +577,101 @@ def render_figures(fig: dict[str, Any], notes: dict[str, list[str]] | None = Non
             f"{m['error_pp']:+.0f} pp | {'—' if agr is None else f'{agr * 100:.0f} %'} |"
         )
     if fig["disagreements"]:
-        lines += ["", "Rows the judge labelled differently:"]
+        lines += ["", _("Rows the judge labelled differently:")]
         for d in fig["disagreements"][:3]:
             text = d["text"][:140] + ("…" if len(d["text"]) > 140 else "")
-            judge = ", ".join(str(j) for j in d["judge"] if j) or "none"
+            judge = ", ".join(str(j) for j in d["judge"] if j) or _("none")
             lines.append(
-                f"- #{d['row_id']} intended {', '.join(d['intended'])}, judge {judge}: “{text}”"
+                "- "
+                + _(
+                    "#{row} intended {intended}, judge {judge}: “{text}”",
+                    row=d["row_id"],
+                    intended=", ".join(d["intended"]),
+                    judge=judge,
+                    text=text,
+                )
             )
     notes = notes or {}
     tips = list(dict.fromkeys([*suggestions(fig), *(notes.get("suggestions") or [])]))
     if notes.get("problems"):
-        lines += ["", "Problems:"] + [f"- {p}" for p in notes["problems"][:3]]
+        lines += ["", _("Problems:")] + [f"- {p}" for p in notes["problems"][:3]]
     if tips:
-        lines += ["", "Suggestions:"] + [f"- {s}" for s in tips[:3]]
+        lines += ["", _("Suggestions:")] + [f"- {s}" for s in tips[:3]]
     return "\n".join(lines)
+
+
+def plain_summary(fig: dict[str, Any], notes: dict[str, list[str]] | None = None) -> str:
+    """The critique in words a person who never trained a model understands: whether a second
+    model reading each text blind gives it the same label, whether texts repeat, whether the
+    label mix is as asked; then problems and suggestions. The numbers behind it: `render_figures`."""
+    n = fig.get("rows", 0)
+    lines = []
+    judged, agreement = fig.get("judged") or 0, fig.get("agreement")
+    if agreement is not None and judged:
+        same = round(agreement * judged)
+        verdict = (
+            _("good")
+            if agreement >= 0.8
+            else _("fair: some labels are unclear")
+            if agreement >= 0.6
+            else _("weak: the labels are often unclear")
+        )
+        lines.append(
+            _(
+                "**Labels:** a second model, reading each text without its label, chose the same "
+                "label for {same} of {judged} texts — {verdict}.",
+                same=same,
+                judged=judged,
+                verdict=verdict,
+            )
+        )
+    dup = fig.get("duplicates") or 0
+    lines.append(
+        _("**Repeats:** none — every text is different.")
+        if not dup
+        else ngettext(
+            "**Repeats:** {n} text is (almost) the same as another.",
+            "**Repeats:** {n} texts are (almost) the same as others.",
+            dup,
+        )
+    )
+    off = [
+        (name, m)
+        for name, m in (fig.get("mix") or {}).items()
+        if abs(m["error_pp"]) >= 10 and n >= 5
+    ]
+    if fig.get("mix"):
+        if not off:
+            lines.append(_("**Label mix:** as the contract asks."))
+        else:
+            parts = [
+                _(
+                    "{name} {share:.0f} % (asked {target:.0f} %)",
+                    name=name,
+                    share=m["share"] * 100,
+                    target=m["target"] * 100,
+                )
+                for name, m in off[:3]
+            ]
+            lines.append(_("**Label mix:** not quite as asked — {parts}.", parts="; ".join(parts)))
+    length = fig.get("length") or {}
+    if length.get("median") is not None:
+        lines.append(
+            _(
+                "**Length:** {low} to {high} words, {median:g} typically.",
+                low=length["min"],
+                high=length["max"],
+                median=length["median"],
+            )
+        )
+    out = ["- " + line for line in lines]
+    notes = notes or {}
+    tips = list(dict.fromkeys([*suggestions(fig), *(notes.get("suggestions") or [])]))
+    if notes.get("problems"):
+        out += ["", _("Problems:")] + [f"- {p}" for p in notes["problems"][:3]]
+    if tips:
+        out += ["", _("Suggestions:")] + [f"- {s}" for s in tips[:3]]
+    return "\n".join(out)
 
 
 def charts(fig: dict[str, Any], *, min_agreement: float = 0.60) -> dict[str, Any]:
@@ -559,14 +681,14 @@ def charts(fig: dict[str, Any], *, min_agreement: float = 0.60) -> dict[str, Any
     names = list(fig["mix"])
     mix = go.Figure(
         [
-            go.Bar(name="actual", x=names, y=[fig["mix"][k]["share"] * 100 for k in names]),
-            go.Bar(name="target", x=names, y=[fig["mix"][k]["target"] * 100 for k in names]),
+            go.Bar(name=_("made"), x=names, y=[fig["mix"][k]["share"] * 100 for k in names]),
+            go.Bar(name=_("asked"), x=names, y=[fig["mix"][k]["target"] * 100 for k in names]),
         ]
     )
     mix.update_layout(
-        title="Label mix vs target",
+        title=_("Labels: made vs asked"),
         barmode="group",
-        yaxis_title="% of rows",
+        yaxis_title=_("% of rows"),
         template="plotly_white",
     )
     per = fig.get("agreement_per_label") or {}
@@ -580,10 +702,13 @@ def charts(fig: dict[str, Any], *, min_agreement: float = 0.60) -> dict[str, Any
             ],
         )
     )
-    agr.add_hline(y=min_agreement * 100, line_dash="dash", annotation_text="stop-rule threshold")
+    agr.add_hline(y=min_agreement * 100, line_dash="dash", annotation_text=_("too low below this"))
     agr.update_layout(
-        title=f"Judge agreement per label (overall {_pct(fig.get('agreement'))})",
-        yaxis_title="% of judged rows",
+        title=_(
+            "Same label from a second model, per label (all: {overall})",
+            overall=_pct(fig.get("agreement")),
+        ),
+        yaxis_title=_("% of checked rows"),
         yaxis_range=[0, 100],
         template="plotly_white",
     )

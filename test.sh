@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 if ! .venv/bin/python -c "import agent, llama_cpp, pytest" 2>/dev/null || [ pyproject.toml -nt .venv/.installed-dev ]; then
   echo "Installing (the first time compiles llama.cpp: about 8 minutes on 2 cores)…" >&2
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[local,dev]"
+  .venv/bin/python -m pip install -q -e ".[local,dev,ray]"
   touch .venv/.installed-dev
 fi
 # The browser tests drive Debian's Chromium (never a browser download).

@@ -106,6 +106,18 @@ class Settings(BaseSettings):
         description="Seconds a run waits for a model server that stopped answering (refused "
         "connections) before it stops; the rows made are kept and the run can be resumed.",
     )
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        validation_alias=AliasChoices("ENGINE", "engine"),
+        description="Where full runs are made: local (this process) or ray (shards on a Ray "
+        "cluster, one worker per endpoint; needs the `ray` extra; docs/cluster.md).",
+    )
+    ray_address: str | None = Field(
+        None,
+        validation_alias=AliasChoices("RAY_ADDRESS", "ray_address"),
+        description="The Ray cluster to join (e.g. auto, or ray://head:10001); empty starts a "
+        "local Ray in this process.",
+    )
     judge_full_run: bool = Field(
         True,
         validation_alias=AliasChoices("JUDGE_FULL_RUN", "judge_full_run"),

@@ -52,6 +52,7 @@ from agent.tools.scheduler import CallRole, Scheduler, ServerGone
 ROWS_FILE = "rows.jsonl"
 META_FILE = "run.json"
 STATE_FILE = "state.json"
+SHARDS_DIR = "shards"
 DEFAULT_TOPICS = ["general"]
 
 P = TypeVar("P")
@@ -206,6 +207,46 @@ class Deduper:
         if self.size % self.COMMIT_EVERY == 0:
             db.commit()  # no sync (journal and sync off): only ends the open transaction
 
+    # --- entries that carry their row id (the Ray engine's global index) ---
+    #
+    # A row re-made after a crash (its first text was checked in, then the worker died before
+    # writing it) must not be a duplicate of itself: its own entry is left out of the comparison,
+    # then replaced by the new text. The local engine numbers entries itself and never mixes the two.
+
+    def _best_other(self, sig: np.ndarray, keys: list[int], row_id: int) -> float:
+        blobs = self._db.execute(self._select + " AND id != ?", [*keys, row_id]).fetchall()
+        if not blobs:
+            return 0.0
+        kept = np.frombuffer(b"".join(b for (b,) in blobs), dtype=np.uint32).reshape(
+            -1, self.num_perm
+        )
+        return float((kept == sig).mean(axis=1).max())
+
+    def put_sig(self, row_id: int, sig: np.ndarray) -> None:
+        """Remember row `row_id`'s signature, replacing the row's earlier one."""
+        db = self._db
+        old = db.execute("SELECT h FROM sig WHERE id = ?", (row_id,)).fetchone()
+        if old is not None:
+            stale = self._bands(np.frombuffer(old[0], dtype=np.uint32))
+            db.executemany("DELETE FROM band WHERE k = ? AND id = ?", [(k, row_id) for k in stale])
+        else:
+            self.size += 1
+        db.execute("INSERT OR REPLACE INTO sig VALUES (?, ?)", (row_id, sig.tobytes()))
+        keys = self._bands(sig)
+        db.executemany("INSERT OR IGNORE INTO band VALUES (?, ?)", [(k, row_id) for k in keys])
+        if self.size % self.COMMIT_EVERY == 0:
+            db.commit()
+
+    def check_sig(self, row_id: int, sig: np.ndarray) -> str | None:
+        """As `check_and_add`, for row `row_id`'s signature: other rows' entries only."""
+        best = self._best_other(sig, self._bands(sig), row_id)
+        if best >= 1.0:
+            return "exact"
+        if best >= self.threshold:
+            return "near"
+        self.put_sig(row_id, sig)
+        return None
+
     def check_and_add(self, text: str, key: str = "") -> str | None:
         """None when new (and remembered); else "exact" or "near". (`key` is kept for callers.)"""
         sig = self.signature(text)
@@ -228,6 +269,38 @@ class Deduper:
     def close(self) -> None:
         self.nbytes()
         self._db.close()
+
+
+class RowDedup(Protocol):
+    """The run's duplicate check, by row id: in this process, or an index shared by many
+    (`agent.tools.ray_engine`). `seen` remembers a row already kept (on resume)."""
+
+    async def seen(self, row_id: int, text: str) -> None: ...
+
+    async def check(self, row_id: int, text: str) -> str | None: ...
+
+    def nbytes(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class LocalDedup:
+    """The one-process engine's check: a private `Deduper`."""
+
+    def __init__(self, threshold: float) -> None:
+        self._d = Deduper(threshold)
+
+    async def seen(self, row_id: int, text: str) -> None:
+        self._d.add(text)
+
+    async def check(self, row_id: int, text: str) -> str | None:
+        return self._d.check_and_add(text)
+
+    def nbytes(self) -> int:
+        return self._d.nbytes()
+
+    def close(self) -> None:
+        self._d.close()
 
 
 # --- the task interface --------------------------------------------------------------------------
@@ -432,7 +505,20 @@ class TextClassification:
 
 
 def read_rows(run_dir: Path) -> Iterator[dict[str, Any]]:
-    """Stream the finished rows of a run (a torn or unterminated last line from a crash is skipped)."""
+    """Stream the finished rows of a run (a torn or unterminated last line from a crash is skipped).
+
+    A run made by the Ray engine keeps its rows in shards (`shards/`): committed ones as Parquet,
+    the others in their journals; they are read in row-id order of the shards."""
+    if (Path(run_dir) / SHARDS_DIR).is_dir():
+        from agent.tools.ray_engine import read_sharded_rows
+
+        yield from read_sharded_rows(Path(run_dir))
+        return
+    yield from read_journal(run_dir)
+
+
+def read_journal(run_dir: Path) -> Iterator[dict[str, Any]]:
+    """The rows of one journal (`rows.jsonl`), as written."""
     path = Path(run_dir) / ROWS_FILE
     if not path.exists():
         return
@@ -580,6 +666,8 @@ class Progress:
             "elapsed_s": round(elapsed, 1),
             "duplicates": self.duplicates,
             "retries": self.retries + self.server_retries,
+            "made": self.made,
+            "agreed": self.agreed,
             "failed": self.failed,
             "discarded": self.discarded,
             "budget": self.budget,
@@ -625,15 +713,25 @@ async def run_task(
     tick: float = 0.5,
     sync_every: float = 1.0,
     should_stop: Callable[[dict[str, Any]], str | None] | None = None,
+    dedup: RowDedup | None = None,
+    budget: int | None = None,
 ) -> RunResult:
-    """Make `task.n` rows into run_dir with `scheduler`'s endpoints, resuming what is there."""
+    """Make `task.n` rows into run_dir with `scheduler`'s endpoints, resuming what is there.
+
+    `dedup` is the duplicate check (default: a private index of this run's rows); `budget` the
+    discarded attempts allowed (default: `failure_budget` × n, at least 20) — a shard of a Ray run
+    gets its share of the run's."""
     run_dir = Path(run_dir)
     n = task.n
     init_run(run_dir, {"task": task.kind, "n": n, **task.meta()})
     rows_path = run_dir / ROWS_FILE
     cut_torn_tail(rows_path)
 
-    prog = Progress(total=n, budget=_budget(failure_budget, n), run_dir=str(run_dir))
+    prog = Progress(
+        total=n,
+        budget=_budget(failure_budget, n) if budget is None else budget,
+        run_dir=str(run_dir),
+    )
     prog.quotas = {k: [0, v] for k, v in task.quota_targets().items()}
     prog.attributes = {
         a: {k: [0, v] for k, v in targets.items()}
@@ -646,15 +744,15 @@ async def run_task(
         for a, value in task.attributes(plan).items():
             prog.attributes.setdefault(a, {}).setdefault(value, [0, 0])[0] += 1
 
-    dedup = Deduper(dedup_threshold)
+    dedup = dedup or LocalDedup(dedup_threshold)
     done = bytearray(n)  # one byte a row: the only per-row state besides the dedup index
-    for row in read_rows(run_dir):
+    for row in read_journal(run_dir):
         rid = row.get("row_id")
         if not isinstance(rid, int) or not 0 <= rid < n or done[rid]:
             continue
         done[rid] = 1
         count(task.plan(rid))
-        dedup.add(task.dedup_text(row))
+        await dedup.seen(rid, task.dedup_text(row))
         if row.get("agreement") is not None:
             prog.judged += 1
             prog.agreed += int(bool(row["agreement"]))
@@ -722,7 +820,7 @@ async def run_task(
                 row = await task.draft(plan, attempt, scheduler)
                 if row is None:
                     prog.retries += 1
-                elif dedup.check_and_add(task.dedup_text(row)) is not None:
+                elif await dedup.check(rid, task.dedup_text(row)) is not None:
                     prog.duplicates += 1
                     row = None
                 if row is None:
@@ -831,6 +929,37 @@ def _as_list(models: BaseChatModel | Sequence[BaseChatModel] | None) -> list[Bas
     return list(models)
 
 
+@dataclass(frozen=True)
+class TaskRecipe:
+    """What rebuilds a run's row task in another process (a Ray worker): plain, picklable data."""
+
+    spec: dict[str, Any]
+    n: int
+    seed: int
+    judge: bool
+    chunks: list[dict[str, str]] | None = None
+
+    def build(self) -> RowTask[Any]:
+        from agent.spec import make_spec
+
+        return make_task(make_spec(self.spec), self.n, self.seed, self.judge, self.chunks)
+
+
+def make_task(
+    spec: DatasetSpec,
+    n: int,
+    seed: int,
+    judge: bool,
+    chunks: list[dict[str, str]] | None = None,
+) -> RowTask[Any]:
+    """The row task of the contract's kind of data."""
+    if spec.task == "chat":
+        from agent.tools.chat_task import Conversations
+
+        return Conversations(spec, n, seed, judge=judge, chunks=chunks)
+    return TextClassification(spec, n, seed, judge=judge)
+
+
 async def run_generation(
     spec: DatasetSpec,
     n: int,
@@ -845,6 +974,8 @@ async def run_generation(
     tick: float = 0.5,
     chunks: list[dict[str, str]] | None = None,
     should_stop: Callable[[dict[str, Any]], str | None] | None = None,
+    engine: str | None = None,
+    shard_rows: int | None = None,
 ) -> RunResult:
     """Generate n rows of the contract's task into run_dir (resuming if rows are there).
 
@@ -852,6 +983,11 @@ async def run_generation(
 
     `generator`/`judge` are one model or one per endpoint; `concurrency` caps the requests in flight
     (default MAX_CONCURRENCY) and `start` is the first adaptive level (default CONCURRENCY).
+
+    `engine` (default ENGINE): "local" runs in this process; "ray" cuts the run into shards of
+    `shard_rows` row ids (default: several per endpoint) made by one Ray actor per endpoint
+    (`agent.tools.ray_engine`). A sample-sized run stays in this process whatever the setting, and
+    a folder holding a sharded run always resumes on Ray.
     """
     settings = get_settings()
     gens, judges = _as_list(generator), _as_list(judge)
@@ -860,19 +996,25 @@ async def run_generation(
         for i, g in enumerate(gens)
     ]
     cap = concurrency or settings.max_concurrency
-    scheduler = Scheduler(
-        endpoints,
-        cap=cap,
-        start=min(cap, start or settings.concurrency),
-        server_wait=settings.server_wait_s,
-    )
-    task: RowTask[Any]
-    if spec.task == "chat":
-        from agent.tools.chat_task import Conversations
+    first = min(cap, start or settings.concurrency)
+    task = make_task(spec, n, seed, judge=bool(judges), chunks=chunks)
+    sharded = (Path(run_dir) / SHARDS_DIR).is_dir()
+    if sharded or ((engine or settings.engine) == "ray" and n > settings.sample_size):
+        from agent.tools.ray_engine import run_sharded
 
-        task = Conversations(spec, n, seed, judge=bool(judges), chunks=chunks)
-    else:
-        task = TextClassification(spec, n, seed, judge=bool(judges))
+        return await run_sharded(
+            task,
+            Path(run_dir),
+            endpoints,
+            cap=cap,
+            start=first,
+            recipe=TaskRecipe(spec.model_dump(mode="json"), n, seed, bool(judges), chunks),
+            shard_rows=shard_rows,
+            on_progress=on_progress,
+            tick=tick,
+            should_stop=should_stop,
+        )
+    scheduler = Scheduler(endpoints, cap=cap, start=first, server_wait=settings.server_wait_s)
     async with ollama_http.session_scope():
         return await run_task(
             task,

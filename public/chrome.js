@@ -7,6 +7,8 @@
 //    only say "the app is not answering" (common.status.error.serverConnection, also shown when
 //    the server is down). When the app does answer and says the conversation is not this user's,
 //    that sentence is replaced by one that says so.
+// 3. A few notices Chainlit writes in English whatever the language (not in its translation
+//    files), said in Romanian for a Romanian browser.
 (() => {
   "use strict";
 
@@ -16,6 +18,16 @@
   const NOT_YOURS = {
     en: "This conversation is not yours: it belongs to another user. Start a new chat, or open one of yours from Past Chats.",
     ro: "Această conversație nu este a ta: aparține altui utilizator. Începe o conversație nouă sau deschide una de-a ta din Conversații anterioare.",
+  };
+
+  // Chainlit's hard-coded English notices (toasts) → Romanian, matched at the start of the text
+  const HARD_CODED = {
+    ro: [
+      ["Couldn't resume chat", "Conversația nu a putut fi redeschisă"],
+      ["Failed to load thread", "Conversația nu a putut fi încărcată"],
+      ["Error fetching threads", "Lista conversațiilor nu a putut fi încărcată"],
+      ["Failed to copy", "Copierea nu a reușit"],
+    ],
   };
 
   // The app may be served under a path prefix: ask the server this script came from.
@@ -42,37 +54,51 @@
     return lang.split("-")[0];
   }
 
-  let checkedFor = null;
+  // thread id → true (not this user's), false (it is, or the app does not answer), or a pending check
+  const verdicts = new Map();
+  // Chainlit leaves /thread/<id> for / when it cannot open a thread: remember the one asked for,
+  // until the error goes away
+  let asked = null;
+  let shown = false;
 
-  async function explainRefusal() {
-    const alert = document.getElementById("session-error");
+  function explainRefusal() {
     const match = window.location.pathname.match(/\/thread\/([^/?#]+)/);
-    if (!alert || !match) {
-      checkedFor = null;
+    if (match) asked = match[1];
+    const alert = document.getElementById("session-error");
+    if (!alert) {
+      if (shown) asked = match ? match[1] : null;
+      shown = false;
       return;
     }
-    const sentence = alert.dataset.notYours;
-    if (sentence) {
-      setText(alert, sentence); // React rendered the old sentence again
-      return;
-    }
-    if (checkedFor === match[1]) return;
-    checkedFor = match[1];
+    shown = true;
     const text = NOT_YOURS[language()];
-    if (!text) return; // a language we have no sentence for keeps Chainlit's own
+    if (!asked || !text) return; // a language we have no sentence for keeps Chainlit's own
+    const thread = asked;
+    const verdict = verdicts.get(thread);
+    if (verdict === true) setText(alert, text); // also after React rendered the alert again
+    if (verdict === undefined) {
+      verdicts.set(
+        thread,
+        notYours(thread).then((yes) => {
+          verdicts.set(thread, yes);
+          if (yes) update();
+        }),
+      );
+    }
+  }
+
+  async function notYours(thread) {
     try {
       const me = await fetch(`${base}/user`, { credentials: "include" });
-      if (!me.ok) return; // signed out: Chainlit sends the user to the sign-in page
-      const thread = await fetch(`${base}/project/thread/${encodeURIComponent(match[1])}`, {
+      if (!me.ok) return false; // signed out: Chainlit sends the user to the sign-in page
+      const reply = await fetch(`${base}/project/thread/${encodeURIComponent(thread)}`, {
         credentials: "include",
       });
-      // Chainlit answers 401 for another user's thread (404: none at all, which the socket allows)
-      if (thread.status !== 401 && thread.status !== 403) return;
+      // Chainlit answers 401 for another user's thread (and 404 for none, which the socket allows)
+      return reply.status === 401 || reply.status === 403;
     } catch {
-      return; // the server really is not answering: Chainlit's sentence is the true one
+      return false; // the server really is not answering: Chainlit's sentence is the true one
     }
-    alert.dataset.notYours = text;
-    setText(alert, text);
   }
 
   // Changes the words of the alert's text node in place: React keeps its nodes, so nothing breaks
@@ -87,9 +113,25 @@
     }
   }
 
+  function translateNotices() {
+    const table = HARD_CODED[language()];
+    if (!table) return;
+    for (const toaster of document.querySelectorAll("[data-sonner-toaster]")) {
+      const walker = document.createTreeWalker(toaster, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        for (const [english, translated] of table) {
+          if (node.nodeValue.startsWith(english)) {
+            node.nodeValue = translated + node.nodeValue.slice(english.length);
+          }
+        }
+      }
+    }
+  }
+
   function update() {
     maskSecrets();
     explainRefusal();
+    translateNotices();
   }
 
   new MutationObserver(update).observe(document.documentElement, {

@@ -6,8 +6,12 @@ cd /d "%~dp0"
 if not exist .venv\Scripts\python.exe (py -3.11 -m venv .venv || python -m venv .venv)
 .venv\Scripts\python -c "import agent, chainlit" 2>nul
 if errorlevel 1 (
-  echo Installing the pinned dependencies...
-  .venv\Scripts\python -m pip install --upgrade pip
-  .venv\Scripts\python -m pip install -e ".[local]" || .venv\Scripts\python -m pip install -e .
+  echo Installing - the first time takes a few minutes.
+  echo [1/3] pip...
+  .venv\Scripts\python -m pip install -q --upgrade pip
+  echo [2/3] the app - about 200 libraries, 1-2 minutes...
+  .venv\Scripts\python -m pip install -q -e . || exit /b 1
+  echo [3/3] the built-in model - compiles llama.cpp, about 8 minutes...
+  .venv\Scripts\python -m pip install -q -e ".[local]" || echo The built-in model could not be installed ^(it needs a C++ compiler^): the app starts without it and uses Ollama.
 )
-.venv\Scripts\chainlit run app.py --host 127.0.0.1 --port 8000 --headless %*
+.venv\Scripts\python -m agent serve --open %*

@@ -334,6 +334,29 @@ def generate(
     typer.echo(str(folder))
 
 
+@app.command("serve")
+def serve_command(
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        envvar="CHAINLIT_HOST",
+        help="Address to listen on (0.0.0.0 opens it to the network: sign-in is required then).",
+    ),
+    port: int = typer.Option(8000, "--port", "-p", envvar="CHAINLIT_PORT", help="Port."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the app in the browser."),
+) -> None:
+    """Start the chat app in the browser (what run.sh / run.bat do once installed)."""
+    from agent.serve import ServeError, serve
+
+    try:
+        serve(host, port, open_browser=open_browser)
+    except ServeError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from agent import ollama_http
 from agent.config import Settings, get_settings
+from agent.i18n import Lazy, lazy
 from agent.reasoning import strip_reasoning
 
 log = logging.getLogger(__name__)
@@ -79,19 +80,83 @@ def check_ollama(settings: Settings) -> str | None:
     return None
 
 
+OLLAMA_SITE = "https://ollama.com"
+
+
+def built_in_missing(lacking: str, settings: Settings | None = None) -> Lazy:
+    """What to say when the built-in model cannot run (`lacking`: the package that is missing)."""
+    model = (settings or get_settings()).ollama_model
+    return lazy(
+        "The built-in model is not installed ({lacking} is missing). Install Ollama from {site}, "
+        "run `ollama pull {model}`, then choose Ollama in the settings.",
+        lacking=lacking,
+        site=OLLAMA_SITE,
+        model=model,
+    )
+
+
+def _startup_notice(ollama_problem: str, local_ready: bool, settings: Settings) -> Lazy:
+    """The first screen's notice when Ollama cannot be used: short, kind, the one fix. Decided at
+    start-up, said in each reader's language (see agent.i18n.lazy)."""
+    model = settings.ollama_model
+    running = not ollama_problem.startswith("Ollama is not answering")
+    if local_ready and running:
+        return lazy(
+            "Ollama does not have {model} yet, so I am using the small built-in model: fine for "
+            "trying things out, but its data will be poor. For real data, run `ollama pull {model}` "
+            "and restart the app.",
+            model=model,
+        )
+    if local_ready:
+        return lazy(
+            "Ollama is not running, so I am using the small built-in model: fine for trying things "
+            "out, but its data will be poor. For real data, install Ollama from {site}, run "
+            "`ollama pull {model}` and restart the app.",
+            site=OLLAMA_SITE,
+            model=model,
+        )
+    if running:
+        return lazy(
+            "I have no model to write with yet: Ollama does not have {model} and the built-in model "
+            "is not installed. Run `ollama pull {model}`, then send your message again.",
+            model=model,
+        )
+    return lazy(
+        "I have no model to write with yet: Ollama is not running and the built-in model is not "
+        "installed. Install Ollama from {site}, run `ollama pull {model}` and start it, then send "
+        "your message again.",
+        site=OLLAMA_SITE,
+        model=model,
+    )
+
+
 def resolve_provider(settings: Settings | None = None) -> tuple[str, str | None]:
-    """Pick the provider for `auto`; returns (provider, notice for the user or None)."""
+    """Pick the provider for `auto`; returns (provider, notice for the user or None).
+
+    Ollama when it answers with the model; else the built-in model when it is installed; else
+    Ollama all the same (the app starts, and works as soon as Ollama does). The notice is a
+    `Lazy` sentence: `str()` it where it is shown, in the reader's language.
+    """
+    from agent.backends.local import missing
+
     settings = settings or get_settings()
+    if settings.llm_provider == "local":
+        lacking = missing(settings.local_model)
+        return "local", built_in_missing(lacking, settings) if lacking else None
     if settings.llm_provider != "auto":
         return settings.llm_provider, None
     problem = check_ollama(settings)
     if problem is None:
         return "ollama", None
-    return "local", (
-        f"{problem} Meanwhile I am using the small built-in demo model: it proves the workflow, "
-        "but its data will be poor. For real data install Ollama and run "
-        f"`ollama pull {settings.ollama_model}`, then restart."
-    )
+    log.info("%s", problem)  # the technical reason, for whoever reads the terminal
+    lacking = missing(settings.local_model)
+    if lacking:
+        log.warning(
+            "the built-in model is not installed (%s does not load): only Ollama can write data",
+            lacking,
+        )
+    notice = _startup_notice(problem, not lacking, settings)
+    return ("ollama" if lacking else "local"), notice
 
 
 def get_chat_model(role: Role = "steer", settings: Settings | None = None) -> BaseChatModel:

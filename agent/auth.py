@@ -2,7 +2,9 @@
 
 Sign-in is off until users exist (`USERS_FILE`, default `users.json`, or `APP_USERS`) or Hugging Face
 OAuth is configured (`HF_OAUTH_CLIENT_ID` + `HF_OAUTH_CLIENT_SECRET`). Without sign-in the app only
-listens on a loopback address unless `ALLOW_UNAUTHENTICATED=true` says otherwise.
+listens on a loopback address unless `ALLOW_UNAUTHENTICATED=true` says otherwise, and signs in one
+local user (`LOCAL_USER`) by itself, with no sign-in page: Chainlit keeps a history sidebar (and a
+conversation across a reload) for signed-in users only.
 
 A Hugging Face user's access token is held in this process's memory (`hub_tokens`) for Hub pushes:
 never in the user's metadata (the history database stores that), never in a log or the checkpoint.
@@ -16,12 +18,14 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from agent.config import Settings
 from agent.graph.publish import Context
+from agent.i18n import _
 
 HF_PROVIDER = "huggingface"
 HF_ENDPOINTS = {
@@ -32,6 +36,10 @@ HF_ENDPOINTS = {
     "OAUTH_GENERIC_NAME": HF_PROVIDER,
 }
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+LOCAL_USER = "local"
+"""The one user of an app without sign-in. Its conversations have no owner (`owner=None`, as the
+CLI's and those made before this user existed), so all of them stay reachable; its name is kept
+from password users, who would otherwise be shown its history."""
 
 _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("not a real password")  # unknown users cost the same as wrong passwords
@@ -84,6 +92,13 @@ def add_user(path: Path, username: str, password: str) -> None:
     if not USERNAME.match(username):
         raise AuthError(
             "User names are 1–64 letters, digits, '.', '_', '-' or '@', starting with a letter or digit."
+        )
+    if username == LOCAL_USER:
+        raise AuthError(
+            _(
+                "“{name}” is the name the app uses when nobody signs in; choose another user name.",
+                name=LOCAL_USER,
+            )
         )
     users: dict[str, str] = {}
     if path.is_file():
@@ -167,3 +182,32 @@ def exposure_problem(host: str, auth_on: bool, allow_open: bool) -> str | None:
         "models and tokens. Add a user (python -m agent user add NAME), configure Hugging Face "
         "sign-in (HF_OAUTH_CLIENT_ID / HF_OAUTH_CLIENT_SECRET), or set ALLOW_UNAUTHENTICATED=true."
     )
+
+
+def local_user_on(host: str, auth_on: bool, allow_open: bool) -> bool:
+    """Nobody signs in, and that is allowed: the app listens on this machine only, or
+    `ALLOW_UNAUTHENTICATED=true` opens it on purpose."""
+    return not auth_on and (allow_open or is_loopback(host))
+
+
+def request_host(header: str | None) -> str:
+    """The host name of an HTTP `Host` header: "127.0.0.1:8000" → "127.0.0.1", "[::1]:8000" → "::1"."""
+    value = (header or "").strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def local_user(host_header: str | None, host: str, auth_on: bool, allow_open: bool) -> Any:
+    """The local user for a request to an app without sign-in (Chainlit's header sign-in), or None.
+
+    Listening on this machine only, the page must have been opened by a loopback name too: a web
+    site elsewhere whose name points at 127.0.0.1 (DNS rebinding) gets no session."""
+    import chainlit as cl
+
+    if not local_user_on(host, auth_on, allow_open):
+        return None
+    name = request_host(host_header)
+    if not (allow_open or is_loopback(name) or name.endswith(".localhost")):
+        return None
+    return cl.User(identifier=LOCAL_USER, metadata={"provider": "local"})

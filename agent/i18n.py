@@ -46,7 +46,7 @@ def catalogue(code: str) -> dict[str, Any]:
             for message in read_po(fh, locale=code):
                 if not message.id or message.fuzzy:
                     continue
-                key = message.id[0] if isinstance(message.id, tuple) else message.id
+                key = str(message.id[0] if isinstance(message.id, tuple | list) else message.id)
                 value = message.string
                 if (isinstance(value, tuple) and all(value)) or (isinstance(value, str) and value):
                     out[key] = value

@@ -867,6 +867,11 @@ def weakest(rows: Iterable[dict[str, Any]], n: int = 3) -> str:
     return "\n\n---\n\n".join(dialogue(r) for r in worst)
 
 
+def _chart_figures(fig: dict[str, Any]) -> dict[str, Any]:
+    """What the run review's charts draw, sent with its message (the charts must show this run)."""
+    return {k: fig.get(k) for k in ("mix", "agreement_per_label", "agreement")}
+
+
 def _ratings_words(fig: dict[str, Any]) -> str:
     """How a second model rated the conversations, in words."""
     ratings = fig.get("ratings") or {}
@@ -964,11 +969,19 @@ async def critique(state: State) -> Command[Literal["review_sample"]]:
     )
     # the rows as a table and the exact figures: the chat shows them as a table and a fold
     table, details = _table(rows), quality.render_figures(fig, notes)
+    shown = [
+        {
+            "text": r["text"],
+            "label": ", ".join(quality.row_labels(r)),
+            "judge": r.get("judge_label") or ", ".join(r.get("judge_labels") or []),
+        }
+        for r in rows
+    ]
     return Command(
         goto="review_sample",
         update={
             "critique": fig | {"notes": notes},
-            "messages": [_say(text, kind="sample", table=table, details=details)],
+            "messages": [_say(text, kind="sample", table=table, details=details, rows=shown)],
             "stage": "sample",
         },
     )
@@ -1064,7 +1077,7 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
         update={
             "run_dir": str(run_dir),
             "critique": fig,
-            "messages": [_say(text, kind="dataset", details=details)],
+            "messages": [_say(text, kind="dataset", details=details, charts=_chart_figures(fig))],
             "stage": "dataset",
         },
     )

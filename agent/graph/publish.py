@@ -20,6 +20,7 @@ from langgraph.types import Command, interrupt
 
 from agent.config import get_settings
 from agent.graph.state import State
+from agent.i18n import _
 
 HUB_RE = re.compile(
     r"\b(?:hub|hugging ?face)\b.*?(?<!\S)([^\s,;]+/[^\s,;]+)|(?<!\S)([^\s,;]+/[^\s,;]+).*?\b(?:hub|hugging ?face)\b",
@@ -97,21 +98,29 @@ async def prepare_publish(
         try:
             repo_id = hub.validate_repo_id(str(target.get("repo_id") or ""))
         except hub.PublishError as exc:
-            return Command(
-                goto="review_publish", update={"messages": [_say(f"{exc} Nothing was sent.")]}
-            )
+            return Command(goto="review_publish", update={"messages": [_say(_nothing_sent(exc))]})
         token = hub.resolve_token(ctx.hf_token, None, get_settings())
         if token is None:
-            msg = "To push to the Hub I need a Hugging Face token with write access: paste it in the chat settings (⚙) or set HF_TOKEN, then ask again. Nothing was sent."
+            msg = _(
+                "To push to the Hub I need a Hugging Face token with write access: paste it in "
+                "the chat settings (⚙) or set HF_TOKEN, then ask again. Nothing was sent."
+            )
             return Command(goto="review_publish", update={"messages": [_say(msg)]})
         target |= {"repo_id": repo_id}
-        what = f"the Hugging Face Hub as **{repo_id}** ({'private' if target.get('private', True) else 'public'})"
+        what = (
+            _("the Hugging Face Hub as **{repo}** (private)", repo=repo_id)
+            if target.get("private", True)
+            else _("the Hugging Face Hub as **{repo}** (public)", repo=repo_id)
+        )
         extra = ""
     else:
         url = ctx.argilla_api_url or get_settings().argilla_api_url
         key = _argilla_key(ctx)
         if not url or not key:
-            msg = "To send to Argilla I need its URL and API key: set them in the chat settings (⚙) or ARGILLA_API_URL / ARGILLA_API_KEY. Nothing was sent."
+            msg = _(
+                "To send to Argilla I need its URL and API key: set them in the chat settings (⚙) "
+                "or ARGILLA_API_URL / ARGILLA_API_KEY. Nothing was sent."
+            )
             return Command(goto="review_publish", update={"messages": [_say(msg)]})
         from agent.tools.argilla import ArgillaPushError, validate_dataset_name
 
@@ -120,15 +129,24 @@ async def prepare_publish(
                 str(target.get("dataset_name") or spec_name)
             )
         except ArgillaPushError as exc:
-            return Command(
-                goto="review_publish", update={"messages": [_say(f"{exc} Nothing was sent.")]}
-            )
+            return Command(goto="review_publish", update={"messages": [_say(_nothing_sent(exc))]})
         target["workspace"] = ctx.argilla_workspace or get_settings().argilla_workspace
-        what = f"Argilla at {url} as dataset **{target['dataset_name']}** (workspace {target['workspace'] or 'your default'})"
+        what = _(
+            "Argilla at {url} as dataset **{name}** (workspace {workspace})",
+            url=url,
+            name=target["dataset_name"],
+            workspace=target["workspace"] or _("your default"),
+        )
         extra = ""
     text = (
-        f"Please confirm: I will upload `{folder.name}` — {rows:,} rows, columns {', '.join(cols)} — to {what}."
-        f"{extra}"
+        _(
+            "Please confirm: I will upload `{folder}` — {rows:,} rows, columns {columns} — to {what}.",
+            folder=folder.name,
+            rows=rows,
+            columns=", ".join(cols),
+            what=what,
+        )
+        + extra
     )
     return Command(
         goto="confirm_publish",
@@ -167,7 +185,7 @@ async def confirm_publish(
         action = "no"
     if action == "approve" and target.get("exists"):
         msg = _say(
-            "That repo exists — say **replace** or **add** (as a new config). Nothing was sent."
+            _("That repo exists — say **replace** or **add** (as a new config). Nothing was sent.")
         )
         return Command(goto="review_publish", update={"messages": [*said, msg]})
     if action in ("approve", "replace", "add_config"):
@@ -176,13 +194,15 @@ async def confirm_publish(
             goto="publish", update={"publish_target": target | {"mode": mode}, "messages": said}
         )
     why = (
-        "That confirmation was for an earlier target (or for another step)."
+        _("That confirmation was for an earlier target (or for another step).")
         if action == "stale"
-        else "Not confirmed."
+        else _("Not confirmed.")
     )
-    return Command(
-        goto="review_publish", update={"messages": [*said, _say(f"{why} Nothing was sent.")]}
-    )
+    return Command(goto="review_publish", update={"messages": [*said, _say(_nothing_sent(why))]})
+
+
+def _nothing_sent(why: object) -> str:
+    return f"{why} " + _("Nothing was sent.")
 
 
 def fingerprint(target: dict[str, Any]) -> str:
@@ -239,11 +259,16 @@ async def publish(
                 dataset_name=target["dataset_name"],
             )
     except hub.PublishError as exc:
-        failed = _say(f"{exc} The local folder `{folder}` is untouched; ask again to retry.")
+        failed = _say(
+            f"{exc} "
+            + _("The local folder `{folder}` is untouched; ask again to retry.", folder=folder)
+        )
         return Command(goto="review_publish", update={"messages": [failed], "publish_target": None})
     published = [*(state.get("published") or []), {"target": target.get("target"), "url": url}]
     msg = _say(
-        f"Published: {url}\n\nAnything else? Push somewhere else, or say “done”.",
+        _("Published: {url}", url=url)
+        + "\n\n"
+        + _("Anything else? Push somewhere else, or say “done”."),
         kind="published",
         url=url,
     )

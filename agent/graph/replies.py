@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
+from agent.i18n import _
 from agent.languages import LANGUAGES, fold, normalise_language
 from agent.spec import (
     LENGTH_BANDS,
@@ -34,7 +35,7 @@ Kind = Literal["approve", "cancel", "generate", "edit", "question"]
 READER_LANGUAGES = ("en", "ro")
 
 _WORD_OF_LANGUAGE: dict[str, str] = {
-    w: name for name, (_, words) in LANGUAGES.items() for w in words
+    w: name for name, (_code, words) in LANGUAGES.items() for w in words
 }
 
 
@@ -553,23 +554,33 @@ def suggestions(
         c = _compile(code, spec)
         for alias, name in c.aliases.items():
             if re.search(r"(?<![\w-])" + re.escape(alias) + r"(?![\w-])", t):
-                cands.append((f"more {name} rows", [SpecEdit(op="more_of_label", label=name)]))
-                cands.append((f"fewer {name} rows", [SpecEdit(op="less_of_label", label=name)]))
+                more, fewer = (
+                    _("more {label} rows", label=name),
+                    _("fewer {label} rows", label=name),
+                )
+                cands.append((more, [SpecEdit(op="more_of_label", label=name)]))
+                cands.append((fewer, [SpecEdit(op="less_of_label", label=name)]))
     for n in re.findall(r"\b\d[\d.,_]*\b", t):
         rows = parse_rows(n)
         if rows:
-            cands.append((f"{rows:,} rows in all", [SpecEdit(op="set_size", number=rows)]))
+            cands.append((_("{n:,} rows in all", n=rows), [SpecEdit(op="set_size", number=rows)]))
     for w in words:
         if w in _WORD_OF_LANGUAGE:
             lang = _WORD_OF_LANGUAGE[w]
-            cands.append((f"data in {lang}", [SpecEdit(op="set_language", value=lang)]))
+            cands.append(
+                (_("data in {language}", language=lang), [SpecEdit(op="set_language", value=lang)])
+            )
     if not cands and spec.task == "textcat":
         # nothing recognisable: offer the commonest refinements of this contract
         neg = next((n for n in spec.label_names if n.startswith("neg")), spec.label_names[-1])
-        cands.append((f"more {neg} rows", [SpecEdit(op="more_of_label", label=neg)]))
-        cands.append(("shorter texts", [SpecEdit(op="set_length", value=_step_length(spec, -1))]))
+        cands.append((_("more {label} rows", label=neg), [SpecEdit(op="more_of_label", label=neg)]))
+        cands.append(
+            (_("shorter texts"), [SpecEdit(op="set_length", value=_step_length(spec, -1))])
+        )
     elif not cands:
-        cands.append(("shorter answers", [SpecEdit(op="set_length", value=_step_length(spec, -1))]))
+        cands.append(
+            (_("shorter answers"), [SpecEdit(op="set_length", value=_step_length(spec, -1))])
+        )
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for title, edits in cands:
@@ -579,7 +590,7 @@ def suggestions(
         seen.add(title)
         key = edits[0].label or ""
         diff = sorted(diff, key=lambda d: key not in d)  # the line about the label it names first
-        shown = diff[0].lstrip("~+- ").replace("mix ", "").replace(": ", " ", 1).strip()
+        shown = diff[0].lstrip("~+- ").replace(_("mix") + " ", "").replace(": ", " ", 1).strip()
         out.append(
             {
                 "title": f"{title} ({shown})",

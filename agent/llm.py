@@ -23,7 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from agent import ollama_http
 from agent.config import Settings, get_settings
-from agent.i18n import Lazy, lazy
+from agent.i18n import Lazy, _, lazy
 from agent.reasoning import strip_reasoning
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def get_chat_model(role: Role = "steer", settings: Settings | None = None) -> Ba
     settings = settings or get_settings()
     provider = _resolved_provider or settings.llm_provider
     if provider == "auto":
-        provider, _ = resolve_provider(settings)
+        provider, _notice = resolve_provider(settings)
         set_provider(provider)
     temperature = 0.2 if role in ("steer", "judge") else settings.temperature
     # Each role may use its own model (STEER_MODEL, GENERATE_MODEL, JUDGE_MODEL) on the same server.
@@ -247,31 +247,50 @@ def friendly_error(exc: BaseException, settings: Settings | None = None) -> LLME
         or bool(names & {"APIConnectionError", "ConnectError"})
     ):
         return LLMUnavailable(
-            f"The model server is not answering ({_where(settings)}) — start it (`ollama serve`) and press Retry."
+            _(
+                "The model server is not answering ({where}) — start it (`ollama serve`) and press "
+                "Retry.",
+                where=_where(settings),
+            )
         )
     if timeout:
         return LLMUnavailable(
-            f"The model server took longer than {settings.request_timeout:.0f} s to answer — "
-            "raise LLM_TIMEOUT or try again."
+            _(
+                "The model server took longer than {s:.0f} s to answer — raise LLM_TIMEOUT or try "
+                "again.",
+                s=settings.request_timeout,
+            )
         )
     if status == 401 or "AuthenticationError" in names:
-        return LLMUnavailable("The model server refused the API key (401) — check OPENAI_API_KEY.")
+        return LLMUnavailable(
+            _("The model server refused the API key (401) — check OPENAI_API_KEY.")
+        )
     openai = (_resolved_provider or settings.llm_provider) == "openai"
     if "json_object" in text or ("response_format" in text and "json_schema" in text):
         return LLMUnavailable(
-            "The server does not accept JSON-schema replies — set OPENAI_STRUCTURED_METHOD=function_calling "
-            "(llama.cpp's server needs it) and press Retry."
+            _(
+                "The server does not accept JSON-schema replies — set "
+                "OPENAI_STRUCTURED_METHOD=function_calling (llama.cpp's server needs it) and press "
+                "Retry."
+            )
         )
     if status == 404 or "not found" in text.lower():
         if openai:
             return LLMUnavailable(
-                f"The model “{settings.openai_model}” was not found at {_where(settings)} — check OPENAI_MODEL."
+                _(
+                    "The model “{model}” was not found at {where} — check OPENAI_MODEL.",
+                    model=settings.openai_model,
+                    where=_where(settings),
+                )
             )
         model = settings.ollama_model
         return LLMUnavailable(
-            f"The model “{model}” was not found on the server — run `ollama pull {model}`."
+            _(
+                "The model “{model}” was not found on the server — run `ollama pull {model}`.",
+                model=model,
+            )
         )
-    return LLMError(f"That step failed ({name}: {text[:200]}).")
+    return LLMError(_("That step failed ({error}).", error=f"{name}: {text[:200]}"))
 
 
 def _where(settings: Settings) -> str:
@@ -393,8 +412,11 @@ async def structured_call(
         raise friendly_error(exc) from exc
     log.warning("structured call for %s failed: %s", schema.__name__, last)
     raise LLMBadOutput(
-        f"The model's reply could not be understood after {retries + 1} tries — "
-        "nothing was changed; please try again or rephrase."
+        _(
+            "The model's reply could not be understood after {n} tries — nothing was changed; "
+            "please try again or rephrase.",
+            n=retries + 1,
+        )
     )
 
 

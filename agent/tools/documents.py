@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from agent.i18n import _
+
 SUFFIXES = (".txt", ".md", ".pdf")
 MAX_BYTES = 20_000_000
 MAX_PAGES = 100  # a long PDF is read up to here (the user is told), so time and memory stay bounded
@@ -30,10 +32,15 @@ def read_text(name: str, data: bytes, notes: list[str] | None = None) -> str:
     """The text of one attached file; `notes` collects what was left out (pages past MAX_PAGES)."""
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
-        raise DocumentError(f"“{name}” is not a .txt, .md or .pdf file.")
+        raise DocumentError(_("“{name}” is not a .txt, .md or .pdf file.", name=name))
     if len(data) > MAX_BYTES:
         raise DocumentError(
-            f"“{name}” is {len(data) / 1e6:.0f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB."
+            _(
+                "“{name}” is {mb:.0f} MB; the limit is {most:.0f} MB.",
+                name=name,
+                mb=len(data) / 1e6,
+                most=MAX_BYTES / 1e6,
+            )
         )
     if suffix == ".pdf":
         from pypdf import PdfReader
@@ -43,25 +50,43 @@ def read_text(name: str, data: bytes, notes: list[str] | None = None) -> str:
             reader = PdfReader(io.BytesIO(data))
             pages = reader.pages
             if len(pages) > MAX_PAGES and notes is not None:
-                notes.append(f"“{name}” has {len(pages)} pages; I used the first {MAX_PAGES}.")
+                notes.append(
+                    _(
+                        "“{name}” has {pages} pages; I used the first {most}.",
+                        name=name,
+                        pages=len(pages),
+                        most=MAX_PAGES,
+                    )
+                )
             text = "\n\n".join(
                 pages[i].extract_text() or "" for i in range(min(len(pages), MAX_PAGES))
             )
         except (PdfReadError, ValueError, KeyError) as exc:
-            raise DocumentError(f"“{name}” could not be read as a PDF ({exc}).") from None
+            raise DocumentError(
+                _("“{name}” could not be read as a PDF ({error}).", name=name, error=exc)
+            ) from None
     else:
         if b"\x00" in data[:8192]:
             raise DocumentError(
-                f"“{name}” looks like a binary file, not text; attach .txt, .md or .pdf."
+                _(
+                    "“{name}” looks like a binary file, not text; attach .txt, .md or .pdf.",
+                    name=name,
+                )
             )
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise DocumentError(
-                f"“{name}” is not UTF-8 text (byte {exc.start}); save it as UTF-8 and attach it again."
+                _(
+                    "“{name}” is not UTF-8 text (byte {at}); save it as UTF-8 and attach it again.",
+                    name=name,
+                    at=exc.start,
+                )
             ) from None
     if not text.strip():
-        raise DocumentError(f"“{name}” has no text I can read (a scanned PDF needs OCR first).")
+        raise DocumentError(
+            _("“{name}” has no text I can read (a scanned PDF needs OCR first).", name=name)
+        )
     # Prompts quote a chunk between <document> tags; a document must not close them early and
     # have the rest of its text read as instructions.
     return DOCUMENT_TAG.sub(" ", text)
@@ -110,7 +135,12 @@ def add_documents(store: Path, files: Iterable[tuple[str, bytes]]) -> tuple[int,
                 continue
             if len(pieces) > MAX_CHUNKS_PER_FILE:
                 problems.append(
-                    f"“{name}” gave {len(pieces)} chunks; I used the first {MAX_CHUNKS_PER_FILE}."
+                    _(
+                        "“{name}” gave {chunks} chunks; I used the first {most}.",
+                        name=name,
+                        chunks=len(pieces),
+                        most=MAX_CHUNKS_PER_FILE,
+                    )
                 )
                 pieces = pieces[:MAX_CHUNKS_PER_FILE]
             for i, piece in enumerate(pieces):

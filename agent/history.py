@@ -115,7 +115,8 @@ def data_layer(settings: Settings) -> Any:
     from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 
     url = database_url(settings)
-    if url.startswith("sqlite"):
+    sqlite = url.startswith("sqlite")
+    if sqlite:
         settings.history_path.parent.mkdir(parents=True, exist_ok=True)
 
     class RedactingDataLayer(SQLAlchemyDataLayer):
@@ -139,12 +140,24 @@ def data_layer(settings: Settings) -> Any:
             metadata: dict[str, Any] | None = None,
             tags: list[str] | None = None,
         ) -> None:
-            await super().update_thread(
-                thread_id, redact(name), user_id, redact(metadata), redact(tags)
-            )
+            kept: Any = redact(tags)
+            if sqlite and kept is not None:  # a list is no SQLite value: kept as JSON text
+                kept = json.dumps(kept)
+            await super().update_thread(thread_id, redact(name), user_id, redact(metadata), kept)
 
         async def create_step(self, step_dict: Any) -> None:
             await super().create_step(redact(step_dict))
+
+        async def get_all_user_threads(self, *args: Any, **kwargs: Any) -> Any:
+            threads = await super().get_all_user_threads(*args, **kwargs)
+            for thread in threads or []:  # JSON text on SQLite → the list Chainlit expects
+                tags: Any = thread.get("tags")
+                if isinstance(tags, str):
+                    try:
+                        thread["tags"] = json.loads(tags)
+                    except json.JSONDecodeError:
+                        thread["tags"] = []
+            return threads
 
     return RedactingDataLayer(conninfo=url, user_thread_limit=200)
 

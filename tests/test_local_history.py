@@ -214,13 +214,17 @@ async def test_the_history_makes_its_tables_on_first_use_and_links_a_continued_t
 
         user = await layer.create_user(User(identifier=auth.LOCAL_USER))
         assert user is not None and user.identifier == "local"
-        # Chainlit made the row at the click (named after the button), with its author
-        await layer.update_thread("chat-2", name="continue_thread", user_id=user.id)
+        # Chainlit made the row at the click (named after the button), with its author and the
+        # chat profile as a tag (a list, which SQLite cannot hold as such)
+        await layer.update_thread(
+            "chat-2", name="continue_thread", user_id=user.id, tags=["dataset-agent"]
+        )
         await link_thread("chat-2", "t-old", shorten(DESCRIPTION, 100), wait_s=1)
         thread = await layer.get_thread("chat-2")
         assert thread is not None
         assert thread["name"] == DESCRIPTION and thread["userIdentifier"] == "local"
         assert graph_thread(thread) == "t-old"
+        assert thread["tags"] == ["dataset-agent"]
         assert graph_thread({"id": "chat-3", "metadata": None}) == "chat-3"
         assert graph_thread({"id": "chat-4", "metadata": json.dumps({"x": 1})}) == "chat-4"
         listed = await layer.get_all_user_threads(user_id=user.id)

@@ -1,0 +1,174 @@
+"""Without sign-in, in a real browser: a reload keeps the conversation, the history lists it, and
+"Continue it" shows the contract it continues.
+
+The app starts with no users (the default on one's own machine) on the scripted Ollama server of
+tests/test_browser.py, whose app-starting helpers this module reuses. No sign-in page is shown: the
+app signs in its one local user by itself. Screenshots go to tests/artifacts/browser/history-*.png.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from tests.test_browser import (
+    ASSISTANT,
+    QUICK,
+    SHOTS,
+    USER,
+    App,
+    _context,
+    _make_app,
+    _shot,
+    _stop,
+    _texts,
+    _to_contract,
+    _wait_step,
+    browser,
+    click,
+    model_server,
+)
+
+pytestmark = pytest.mark.e2e
+
+__all__ = ["browser", "model_server"]  # fixtures, used by name
+
+from playwright.sync_api import Browser, Page  # noqa: E402
+
+DESCRIPTION = "A dataset covering customer reviews for an e-commerce website."
+CONTRACT = "Here is the proposed contract"
+WELCOME = "Welcome back"
+
+
+@pytest.fixture(scope="module")
+def open_app(tmp_path_factory: pytest.TempPathFactory, model_server) -> Iterator[App]:
+    """The app with nobody to sign in: no users file, no Hugging Face sign-in."""
+    home = tmp_path_factory.mktemp("browser-nobody")
+    app = _make_app(
+        home,
+        LLM_PROVIDER="ollama",
+        OLLAMA_BASE_URL=model_server.url,
+        SAMPLE_SIZE="10",
+        CONCURRENCY="1",
+        MAX_CONCURRENCY="2",
+    )
+    assert not (home / "users.json").exists()
+    yield app
+    _stop(app, "app-history.log")
+
+
+def _open(page: Page, url: str) -> None:
+    """Open the app: no sign-in form on the way (the local user is signed in by itself)."""
+    page.goto(url)
+    page.wait_for_selector("#chat-input", timeout=QUICK)
+    assert page.locator("input[type=password]").count() == 0
+    assert "/login" not in page.url
+
+
+def _sidebar_threads(page: Page) -> list[str]:
+    """The thread links of the history sidebar, as the page shows them."""
+    page.wait_for_selector("a[href*='/thread/']", timeout=QUICK)
+    return [
+        str(a.get_attribute("href")).rsplit("/", 1)[1]
+        for a in page.locator("a[href*='/thread/']").all()
+    ]
+
+
+def _welcomes(page: Page) -> int:
+    return page.locator(ASSISTANT, has_text=WELCOME).count()
+
+
+def _reload(page: Page) -> list[str]:
+    """Reload; wait for the stored conversation and the pending step's buttons again."""
+    page.reload()
+    page.wait_for_selector(f"text={WELCOME}", timeout=QUICK)
+    return _wait_step(page, 0, timeout=QUICK)
+
+
+def test_a_reload_keeps_the_conversation_and_the_history_lists_it(
+    open_app: App,
+    browser: Browser,
+) -> None:
+    ctx = _context(browser, open_app)
+    page = ctx.new_page()
+    try:
+        _open(page, open_app.url)
+        _shot(page, "history-01-first-screen.png")
+        _to_contract(page)
+        page.wait_for_url(re.compile(r"/thread/[0-9a-f-]+$"), timeout=QUICK)
+        thread = page.url.rsplit("/", 1)[1]
+        _shot(page, "history-02-contract.png")
+
+        buttons = _reload(page)
+        assert page.url.endswith(thread)
+        assert buttons == ["Approve contract", "Cancel"]
+        assert page.locator(USER, has_text=DESCRIPTION).count() == 1  # what the user wrote
+        assert CONTRACT in _texts(page)  # and what the app answered
+        assert thread in _sidebar_threads(page)  # the history sidebar, with this chat in it
+        assert _welcomes(page) == 1
+        _shot(page, "history-03-after-reload.png")
+
+        # reloaded again (and again): still one "Welcome back", the buttons under it
+        _reload(page)
+        assert _reload(page) == ["Approve contract", "Cancel"]
+        assert _welcomes(page) == 1
+        assert page.locator(USER, has_text=DESCRIPTION).count() == 1
+        _shot(page, "history-04-reloaded-twice.png")
+
+        # the reloaded buttons work: the contract is approved and a sample comes
+        buttons = click(page, "Approve contract", QUICK)
+        assert "Generate full size" in buttons, _texts(page)
+    except BaseException:
+        page.screenshot(path=str(SHOTS / "failed-history-reload.png"), full_page=True)
+        raise
+    finally:
+        ctx.close()
+
+
+def test_continue_it_shows_the_contract_it_continues(open_app: App, browser: Browser) -> None:
+    ctx = _context(browser, open_app)
+    page = ctx.new_page()
+    try:
+        _open(page, open_app.url)  # a dataset left at its contract
+        _to_contract(page)
+        page.wait_for_url(re.compile(r"/thread/[0-9a-f-]+$"), timeout=QUICK)
+        left = page.url.rsplit("/", 1)[1]
+        ctx.close()
+
+        ctx = _context(browser, open_app)  # another day, a new tab: a new chat
+        page = ctx.new_page()
+        _open(page, open_app.url)
+        offer = page.locator(ASSISTANT, has_text="You have an unfinished dataset")
+        offer.wait_for(timeout=QUICK)
+        assert f"“{DESCRIPTION}”" in offer.inner_text()  # the whole description, not cut
+        _shot(page, "history-05-offer.png")
+
+        buttons = click(page, "Continue it", QUICK)
+        assert buttons == ["Approve contract", "Cancel"]
+        texts = _texts(page)
+        assert "Continuing your unfinished dataset" in texts
+        assert CONTRACT in texts  # the contract it continues, above its buttons
+        last_two = page.locator(ASSISTANT).all_inner_texts()[-2:]
+        assert CONTRACT in last_two[0] and "positive" in last_two[0]
+        said = page.locator(ASSISTANT)
+        offer_at = said.count() - 4  # the offer, "Continuing …", the contract, its buttons
+        assert "unfinished dataset" in said.nth(offer_at).inner_text()
+        assert said.nth(offer_at).locator("button[id]").count() == 0  # the offer is used up
+        _shot(page, "history-06-continued.png")
+
+        # this chat is now that dataset's: a reload keeps it (the continued contract, its buttons)
+        page.wait_for_url(re.compile(r"/thread/[0-9a-f-]+$"), timeout=QUICK)
+        chat = page.url.rsplit("/", 1)[1]
+        assert chat != left
+        assert _reload(page) == ["Approve contract", "Cancel"]
+        assert CONTRACT in _texts(page) and _welcomes(page) == 1
+        names = page.locator(f"a[href$='/thread/{chat}']").inner_text()
+        assert "customer reviews" in names  # the sidebar names it after the dataset
+        _shot(page, "history-07-continued-reloaded.png")
+    except BaseException:
+        page.screenshot(path=str(SHOTS / "failed-history-continue.png"), full_page=True)
+        raise
+    finally:
+        ctx.close()

@@ -487,6 +487,7 @@ def _field(name: str) -> str:
         "topics": _("topics"),
         "tones": _("tones"),
         "clarity": _("clarity"),
+        "system_prompt": _("system prompt"),
     }
     return names.get(name, name)
 
@@ -520,7 +521,8 @@ def spec_diff(old: DatasetSpec, new: DatasetSpec) -> list[str]:
     for n in new.label_names:
         a, b = old.mix.get(n), new.mix.get(n)
         if a is not None and b is not None and abs(a - b) >= 0.005:
-            lines.append(f"~ {_('mix')} {n}: {_pct(a)} → {_pct(b)}")
+            mix = _("mix")
+            lines.append(f"~ {mix} {n}: {_pct(a)} → {_pct(b)}")
     for field in ("size", "language", "multi_label"):
         a, b = getattr(old, field), getattr(new, field)
         if a != b:
@@ -532,7 +534,7 @@ def spec_diff(old: DatasetSpec, new: DatasetSpec) -> list[str]:
                 lines.append(f"~ {_field(field)}: {_value(a)} → {_value(b)}")
         if old.chat.system_prompt != new.chat.system_prompt:
             lines.append(
-                f"~ {_('system prompt')}: “{old.chat.system_prompt}” → “{new.chat.system_prompt}”"
+                f"~ {_field('system_prompt')}: “{old.chat.system_prompt}” → “{new.chat.system_prompt}”"
             )
     for field in ("length", "topics", "tones", "clarity"):
         a, b = getattr(old.style, field), getattr(new.style, field)
@@ -547,6 +549,7 @@ def render_spec(spec: DatasetSpec) -> str:
         c = spec.chat
         lo, hi = LENGTH_BANDS[c.answer_length]
         head = _("**{name}** (contract v{version})", name=spec.name, version=spec.version)
+        system = _("System prompt")
         lines = [
             ngettext(
                 "task: chat conversations for fine-tuning, {n} user turn each",
@@ -568,7 +571,7 @@ def render_spec(spec: DatasetSpec) -> str:
             _("size: {n:,} conversations", n=spec.size),
         ]
         return (
-            f"{head} — {spec.description}\n\n**{_('System prompt')}**\n\n> "
+            f"{head} — {spec.description}\n\n**{system}**\n\n> "
             + c.system_prompt.replace("\n", "\n> ")
             + "\n\n"
             + "\n".join(f"- {line}" for line in lines)

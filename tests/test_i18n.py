@@ -110,3 +110,45 @@ async def test_the_language_is_per_task_not_per_process() -> None:
     assert ro == i18n.catalogue("ro")["Contract v{old} → v{new}:"].format(old=1, new=2) != en
     with i18n.using("ro"):
         assert await asyncio.to_thread(_, "Contract v{old} → v{new}:", old=1, new=2) == ro
+
+
+RO_REQUEST = (
+    "Vreau un set de date cu recenzii de produse pentru un magazin online, etichetate după "
+    "sentiment."
+)
+
+
+async def test_a_romanian_conversation_is_answered_in_romanian(fake_model, settings_env) -> None:
+    from agent.session import Conversation, open_graph
+    from tests.chat_helpers import say, stage, text
+
+    ro = i18n.catalogue("ro")
+    async with open_graph() as graph:
+        conv = Conversation(graph, "ro-1")
+        ev = await say(conv, RO_REQUEST)
+        assert stage(ev) == "contract" and conv.language == "ro"
+        assert ro["Here is the proposed contract:"] in text(ev)
+        assert "Here is the proposed contract:" not in text(ev)
+        ev = await say(conv, "da")  # a yes in Romanian starts the sample
+        assert stage(ev) == "sample"
+        head = ro["Sample {k} (contract v{version}): {n} rows."].format(k=1, version=1, n=10)
+        assert head in text(ev) and "Approve to generate" not in text(ev)
+        ev = await say(conv, "generează 12")
+        assert stage(ev) == "dataset"
+        ev = await say(conv, {"action": "approve"})
+        assert stage(ev) == "publish"
+        ev = await say(conv, "gata")  # "done", in Romanian
+        assert (await conv.state()).values["stage"] == "done"
+        assert ro["All done. Your dataset is saved — download it with the link above."] in text(ev)
+
+
+async def test_the_setting_wins_over_the_language_written_in(fake_model, settings_env) -> None:
+    from agent.session import Conversation, open_graph
+    from tests.chat_helpers import say, stage, text
+
+    async with open_graph() as graph:
+        conv = Conversation(graph, "ro-2")
+        conv.language_setting = "en"
+        ev = await say(conv, RO_REQUEST)
+        assert stage(ev) == "contract" and conv.language == "en"
+        assert "Here is the proposed contract:" in text(ev)

@@ -459,7 +459,9 @@ def stage_words(stage: str | None) -> str:
 
 BUTTONS = ("approve", "cancel", "generate", "edit")
 NEXT_ON_APPROVE = {"contract": "sample", "sample": "scale", "dataset": "export", "paused": "scale"}
-CONTINUE = re.compile(r"\b(continue|carry on|resume|keep going|finish)\b", re.I)
+CONTINUE = re.compile(
+    r"\b(continue|carry on|resume|keep going|finish|continu[aă]|mai departe|termin[aă])\b", re.I
+)
 
 
 def _button_problem(reply: dict[str, Any], stage: str, spec: DatasetSpec) -> str | None:
@@ -734,7 +736,11 @@ def _interpret_publish(state: State, reply: Any) -> Command[Any]:
                 "done"
                 if APPROVE.match(text)
                 or CANCEL.match(text)
-                or re.search(r"\b(done|finish(ed)?|that's all|nothing)\b", text, re.I)
+                or re.search(
+                    r"\b(done|finish(ed)?|that's all|nothing|gata|am terminat|asta e tot|nimic)\b",
+                    fold(text),
+                    re.I,
+                )
                 else "unclear"
             )
         )

@@ -423,7 +423,7 @@ def suggestions(fig: dict[str, Any], *, limit: int = 3) -> list[str]:
                     (1 - agr) * 1.5,
                     1,
                     _(
-                        "the checking model agrees with only {pct:.0f} % of the {name} rows — "
+                        "the second model agrees with only {pct:.0f} % of the {name} rows — "
                         "rewrite the definition of {name} with a clear example?",
                         pct=agr * 100,
                         name=name,
@@ -513,7 +513,7 @@ def suggestions(fig: dict[str, Any], *, limit: int = 3) -> list[str]:
                 (5 - rat["mean"]) / 4,
                 7,
                 _(
-                    "the checking model rates the conversations {mean:.1f} out of 5 on average — "
+                    "the second model rates the conversations {mean:.1f} out of 5 on average — "
                     "give the assistant clearer rules?",
                     mean=rat["mean"],
                 ),

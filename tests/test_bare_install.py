@@ -186,23 +186,35 @@ def _base_python() -> str:
     return getattr(sys, "_base_executable", None) or sys.executable
 
 
-async def _first_messages(url: str, language: str, wait: float = 60) -> list[str]:
-    """Open one chat session as the browser does (socket.io, `connection_successful`) and return
-    what the app says first."""
-    said: list[str] = []
+def _sign_in_as_the_page_does(url: str) -> str:
+    """The Cookie header of the page's session: without sign-in the app has one local user, whom
+    the page gets from /auth/header (Chainlit's header sign-in); an app without it needs none."""
+    config = httpx.get(url + "/auth/config", timeout=10).json()
+    if not config.get("requireLogin"):
+        return ""
+    assert config.get("headerAuth"), config  # no sign-in configured: the local user
+    signed = httpx.post(url + "/auth/header", timeout=10)
+    assert signed.status_code == 200, signed.text
+    return "; ".join(f"{k}={v}" for k, v in signed.cookies.items())
+
+
+async def _open_session(url: str, language: str, cookie: str, wait: float = 60) -> list[str]:
+    """Open one chat session as the page does (socket.io, then `connection_successful`, which runs
+    the app's `on_chat_start`) and return what the app sends in the first seconds, as text."""
+    events: list[str] = []
     first = asyncio.Event()
     client = socketio.AsyncClient()
 
-    @client.on("new_message")
-    async def _message(step: dict) -> None:
-        said.append(step.get("output") or "")
+    @client.on("*")
+    async def _any(event: str, data: object = None) -> None:
+        events.append(f"{event} {json.dumps(data, ensure_ascii=False, default=str)}")
         first.set()
 
     await client.connect(
         url,
         socketio_path="/ws/socket.io",
         transports=["websocket"],
-        headers={"Accept-Language": language},
+        headers={"Accept-Language": language, "Cookie": cookie},
         auth={
             "clientType": "webapp",
             "sessionId": str(uuid.uuid4()),
@@ -216,10 +228,10 @@ async def _first_messages(url: str, language: str, wait: float = 60) -> list[str
         await client.emit("connection_successful")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(first.wait(), wait)
-        await asyncio.sleep(1)  # anything said right after the first message
+        await asyncio.sleep(2)  # anything said right after the first event
     finally:
         await client.disconnect()
-    return said
+    return events
 
 
 @pytest.mark.e2e
@@ -292,11 +304,25 @@ def test_a_bare_install_starts_and_says_what_is_missing(tmp_path: Path) -> None:
         assert page is not None and page.status_code == 200, log.read_text()
         up = time.monotonic() - started
         assert '<div id="root">' in page.text or 'id="root"' in page.text
-        settings = httpx.get(url + "/project/settings", params={"language": "ro-RO"}, timeout=10)
+        cookie = _sign_in_as_the_page_does(url)
+        settings = httpx.get(
+            url + "/project/settings",
+            params={"language": "ro-RO"},
+            headers={"Cookie": cookie},
+            timeout=10,
+        )
         assert settings.status_code == 200 and "ui" in settings.json()
-
-        said = asyncio.run(_first_messages(url, "ro-RO,ro;q=0.9"))
-        assert seen["en"] in said or seen["ro"] in said, said  # the session's first screen
+        events = asyncio.run(_open_session(url, "ro-RO,ro;q=0.9", cookie))
+        assert events, "the app sent nothing to a new chat session"
+        # the first screen (the page's settings: welcome text and examples, and the session's
+        # first messages) carries the notice
+        first_screen = "\n".join([json.dumps(settings.json(), ensure_ascii=False), *events])
+        shown = [
+            code
+            for code in ("ro", "en")
+            if json.dumps(seen[code], ensure_ascii=False)[1:-1] in first_screen
+        ]
+        assert shown, first_screen[:3000]
         # Chainlit's folder is the project's: its own Romanian chrome is what the page gets
         chrome = httpx.get(url + "/project/translations", params={"language": "ro-RO"}, timeout=10)
         ours = json.loads((project / ".chainlit" / "translations" / "ro-RO.json").read_text())
@@ -310,4 +336,4 @@ def test_a_bare_install_starts_and_says_what_is_missing(tmp_path: Path) -> None:
     text = log.read_text()
     assert "Traceback" not in text, text
     assert "Starting the app: open http://127.0.0.1" in text
-    print(f"bare install {installed:.0f} s, page up {up:.0f} s after the start")
+    print(f"bare install {installed:.0f} s, page up {up:.0f} s after the start, notice in {shown}")

@@ -282,3 +282,9 @@ def first_request(values: Mapping[str, Any]) -> str:
     return next(
         (str(m.content) for m in values.get("messages") or [] if isinstance(m, HumanMessage)), ""
     )
+
+
+def quoted(text: str, limit: int = 160) -> str:
+    """A description to quote inside a sentence: shortened, and without a full stop of its own
+    (“… website”. rather than “… website.”.)."""
+    return shorten(text, limit).rstrip(". ")

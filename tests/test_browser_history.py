@@ -76,6 +76,13 @@ def _sidebar_threads(page: Page) -> list[str]:
     ]
 
 
+def _bottom_shot(page: Page, name: str) -> None:
+    """A screenshot of the end of the chat (it scrolls inside the page): the latest buttons."""
+    page.locator(ASSISTANT).last.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    _shot(page, name)
+
+
 def _welcomes(page: Page) -> int:
     return page.locator(ASSISTANT, has_text=WELCOME).count()
 
@@ -108,14 +115,14 @@ def test_a_reload_keeps_the_conversation_and_the_history_lists_it(
         assert CONTRACT in _texts(page)  # and what the app answered
         assert thread in _sidebar_threads(page)  # the history sidebar, with this chat in it
         assert _welcomes(page) == 1
-        _shot(page, "history-03-after-reload.png")
+        _bottom_shot(page, "history-03-after-reload.png")
 
         # reloaded again (and again): still one "Welcome back", the buttons under it
         _reload(page)
         assert _reload(page) == ["Approve contract", "Cancel"]
         assert _welcomes(page) == 1
         assert page.locator(USER, has_text=DESCRIPTION).count() == 1
-        _shot(page, "history-04-reloaded-twice.png")
+        _bottom_shot(page, "history-04-reloaded-twice.png")
 
         # the reloaded buttons work: the contract is approved and a sample comes
         buttons = click(page, "Approve contract", QUICK)
@@ -142,7 +149,8 @@ def test_continue_it_shows_the_contract_it_continues(open_app: App, browser: Bro
         _open(page, open_app.url)
         offer = page.locator(ASSISTANT, has_text="You have an unfinished dataset")
         offer.wait_for(timeout=QUICK)
-        assert f"“{DESCRIPTION}”" in offer.inner_text()  # the whole description, not cut
+        # the whole description, not cut; the sentence's full stop after the quote
+        assert f"“{DESCRIPTION[:-1]}”." in offer.inner_text()
         _shot(page, "history-05-offer.png")
 
         buttons = click(page, "Continue it", QUICK)
@@ -156,7 +164,7 @@ def test_continue_it_shows_the_contract_it_continues(open_app: App, browser: Bro
         offer_at = said.count() - 4  # the offer, "Continuing …", the contract, its buttons
         assert "unfinished dataset" in said.nth(offer_at).inner_text()
         assert said.nth(offer_at).locator("button[id]").count() == 0  # the offer is used up
-        _shot(page, "history-06-continued.png")
+        _bottom_shot(page, "history-06-continued.png")
 
         # this chat is now that dataset's: a reload keeps it (the continued contract, its buttons)
         page.wait_for_url(re.compile(r"/thread/[0-9a-f-]+$"), timeout=QUICK)
@@ -166,7 +174,7 @@ def test_continue_it_shows_the_contract_it_continues(open_app: App, browser: Bro
         assert CONTRACT in _texts(page) and _welcomes(page) == 1
         names = page.locator(f"a[href$='/thread/{chat}']").inner_text()
         assert "customer reviews" in names  # the sidebar names it after the dataset
-        _shot(page, "history-07-continued-reloaded.png")
+        _bottom_shot(page, "history-07-continued-reloaded.png")
     except BaseException:
         page.screenshot(path=str(SHOTS / "failed-history-continue.png"), full_page=True)
         raise

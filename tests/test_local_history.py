@@ -35,6 +35,7 @@ from agent.history import (
     first_request,
     graph_thread,
     link_thread,
+    quoted,
     shorten,
     shown_for,
 )
@@ -175,6 +176,11 @@ def test_a_description_is_cut_between_words_and_says_so(
     got = shorten(text, limit)
     assert got == expected
     assert len(got) <= limit
+
+
+def test_a_quoted_description_leaves_the_full_stop_to_the_sentence() -> None:
+    assert quoted(DESCRIPTION) == DESCRIPTION[:-1]  # “… website”. not “… website.”.
+    assert quoted("word " * 50, 20).endswith("word…")  # a cut one keeps its "…"
 
 
 def test_the_offer_keeps_a_whole_description_and_never_cuts_a_word() -> None:

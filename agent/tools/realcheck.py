@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from agent.i18n import _
 from agent.spec import DatasetSpec, clean_label
 from agent.tools.quality import row_labels
 
@@ -46,8 +47,12 @@ def load_real_csv(source: str | Path | bytes, labels: list[str]) -> list[tuple[s
         content = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise RealDataError(
-            f"The CSV is not UTF-8 (byte 0x{raw[exc.start]:02x} at position {exc.start}); "
-            "save it as UTF-8 and attach it again."
+            _(
+                "The CSV is not UTF-8 (byte 0x{byte:02x} at position {at}); save it as UTF-8 and "
+                "attach it again.",
+                byte=raw[exc.start],
+                at=exc.start,
+            )
         ) from None
     try:
         reader = csv.DictReader(io.StringIO(content))
@@ -55,23 +60,34 @@ def load_real_csv(source: str | Path | bytes, labels: list[str]) -> list[tuple[s
         missing = [c for c in ("text", "label") if c not in header]
         if missing:
             raise RealDataError(
-                f"The CSV needs the columns text and label; missing: {', '.join(missing)} "
-                f"(found: {', '.join(h for h in header if h) or 'no header'})."
+                _(
+                    "The CSV needs the columns text and label; missing: {missing} (found: {found}).",
+                    missing=", ".join(missing),
+                    found=", ".join(h for h in header if h) or _("no header"),
+                )
             )
         reader.fieldnames = header
         records = list(reader)
     except csv.Error as exc:
-        raise RealDataError(f"The CSV could not be read: {exc}.") from None
+        raise RealDataError(_("The CSV could not be read: {error}.", error=exc)) from None
     if len(records) > MAX_REAL_ROWS:
         raise RealDataError(
-            f"Use at most {MAX_REAL_ROWS:,} real rows; the CSV has {len(records):,}."
+            _(
+                "Use at most {most:,} real rows; the CSV has {n:,}.",
+                most=MAX_REAL_ROWS,
+                n=len(records),
+            )
         )
     pairs: list[tuple[str, str]] = []
     unknown: Counter[str] = Counter()
     for n, rec in enumerate(records, start=2):  # line 1 is the header
         text, label = (rec.get("text") or "").strip(), (rec.get("label") or "").strip()
         if not text or not label:
-            raise RealDataError(f"Line {n} has an empty {'text' if not text else 'label'}.")
+            raise RealDataError(
+                _("Line {n} has an empty text.", n=n)
+                if not text
+                else _("Line {n} has an empty label.", n=n)
+            )
         name = clean_label(label)
         if name not in labels:
             unknown[label] += 1
@@ -79,20 +95,31 @@ def load_real_csv(source: str | Path | bytes, labels: list[str]) -> list[tuple[s
     if unknown:
         shown = ", ".join(f"“{k}” ({v})" for k, v in sorted(unknown.items())[:10])
         raise RealDataError(
-            f"Unknown labels in the CSV: {shown}. The contract's labels are: {', '.join(labels)}."
+            _(
+                "Unknown labels in the CSV: {shown}. The contract's labels are: {labels}.",
+                shown=shown,
+                labels=", ".join(labels),
+            )
         )
     if len(pairs) < MIN_REAL_ROWS:
         raise RealDataError(
-            f"The CSV has {len(pairs)} rows; the check needs at least {MIN_REAL_ROWS} real rows."
+            _(
+                "The CSV has {n} rows; the check needs at least {least} real rows.",
+                n=len(pairs),
+                least=MIN_REAL_ROWS,
+            )
         )
-    counts = Counter(label for _, label in pairs)
+    counts = Counter(label for _text, label in pairs)
     if len(counts) < 2:
-        raise RealDataError("The real rows must cover at least two labels.")
+        raise RealDataError(_("The real rows must cover at least two labels."))
     thin = sorted(k for k, v in counts.items() if v < 2)
     if thin:
         raise RealDataError(
-            f"Each label in the CSV needs at least 2 rows for cross-validation; "
-            f"only one row for: {', '.join(thin)}."
+            _(
+                "Each label in the CSV needs at least 2 rows for cross-validation; only one row "
+                "for: {labels}.",
+                labels=", ".join(thin),
+            )
         )
     return pairs
 
@@ -130,26 +157,29 @@ def real_check(
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     if spec.multi_label:
-        raise RealDataError("The real-data check supports single-label datasets only.")
+        raise RealDataError(_("The real-data check supports single-label datasets only."))
     pairs = load_real_csv(real, spec.label_names)
     syn = [(str(r["text"]), row_labels(r)[0]) for r in synthetic if row_labels(r)]
-    syn_labels = Counter(label for _, label in syn)
+    syn_labels = Counter(label for _text, label in syn)
     if len(syn_labels) < 2:
-        raise RealDataError("The synthetic rows must cover at least two labels to train on.")
-    texts, truth = [t for t, _ in pairs], [lab for _, lab in pairs]
+        raise RealDataError(_("The synthetic rows must cover at least two labels to train on."))
+    texts, truth = [t for t, _label in pairs], [lab for _text, lab in pairs]
     counts = Counter(truth)
     labels = [k for k in spec.label_names if k in counts]
     notes = []
     absent = [k for k in spec.label_names if k not in counts]
     if absent:
-        notes.append(f"no real rows for {', '.join(absent)}: not scored")
+        notes.append(_("no real rows for {labels}: not scored", labels=", ".join(absent)))
     untrained = [k for k in labels if k not in syn_labels]
     if untrained:
         notes.append(
-            f"no synthetic rows for {', '.join(untrained)}: the classifier cannot predict it"
+            _(
+                "no synthetic rows for {labels}: the classifier cannot predict it",
+                labels=", ".join(untrained),
+            )
         )
 
-    model = _model(seed).fit([t for t, _ in syn], [lab for _, lab in syn])
+    model = _model(seed).fit([t for t, _label in syn], [lab for _text, lab in syn])
     on_real = _scores(truth, list(model.predict(texts)), labels)
 
     folds = max(2, min(MAX_FOLDS, min(counts.values())))
@@ -169,11 +199,16 @@ def render_real_check(result: dict[str, Any]) -> str:
     """A Markdown summary for the chat: accuracy and per-label F1, synthetic-trained vs real CV."""
     a, b = result["synthetic_to_real"], result["real_cv"]
     lines = [
-        f"**Real-data check** — {result['real_rows']} real rows, "
-        f"{result['synthetic_rows']} synthetic rows",
+        _(
+            "**Real-data check** — {real} real rows, {synthetic} synthetic rows",
+            real=result["real_rows"],
+            synthetic=result["synthetic_rows"],
+        ),
         "",
-        "| | trained on synthetic, scored on real | real only, "
-        f"{b['folds']}-fold cross-validation |",
+        _(
+            "| | trained on synthetic, scored on real | real only, {folds}-fold cross-validation |",
+            folds=b["folds"],
+        ),
         "|---|---|---|",
         f"| accuracy | {a['accuracy']:.2f} | {b['accuracy']:.2f} |",
         f"| macro F1 | {a['macro_f1']:.2f} | {b['macro_f1']:.2f} |",

@@ -33,6 +33,7 @@ import math
 import os
 import shutil
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ from agent.tools.generate import (
     _write_json,
     init_run,
     load_run,
+    load_state,
     quotas,
     read_journal,
     run_task,
@@ -435,8 +437,9 @@ class ShardWorker:
         try:
             return await self._job
         except asyncio.CancelledError:
-            if self._stopping:
-                return {"status": "stopped", "shard": shard.index}
+            if self._stopping:  # the shard's last counters, as the engine saved them on its way out
+                final = load_state(shard_dir(self.run_dir, shard.index))
+                return {"status": "stopped", "shard": shard.index, "progress": final}
             raise
         finally:
             self._job, self._shard, self._snap = None, None, None
@@ -524,7 +527,8 @@ class _Tally:
         self.session: set[int] = set()  # shards committed in this session
         self.made = 0
         self.live: dict[int, dict[str, Any]] = {}  # worker slot → its latest poll
-        self.short: list[dict[str, Any]] = []  # shards that spent their failure budget
+        self.partial: list[dict[str, Any]] = []  # shards that ended unfinished in this session
+        self.short = False  # one of them spent its failure budget
         self.dedup_bytes = 0
         self.started = time.monotonic()
 
@@ -562,7 +566,7 @@ class _Tally:
             if (snap := poll.get("snap")) is not None and poll.get("shard") not in self.markers:
                 add(snap, True)
                 p.made += int(snap.get("made", 0))
-        for s in self.short:
+        for s in self.partial:
             add(s, True)
             p.made += int(s.get("made", 0))
         # every worker waits for its server: the run waits (one server down is not the run's)
@@ -711,7 +715,7 @@ async def _drive(
     here = ray.get_runtime_context().get_node_id()
     # the index lives on the driver's node: it shares the driver's failure domain, and a resume
     # rebuilds it from the shard files
-    index = (
+    index: Any = (
         ray.remote(DedupIndex)
         .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False))
         .remote(settings.dedup_threshold)
@@ -721,8 +725,10 @@ async def _drive(
     worker_start = max(1, min(worker_cap, math.ceil(start / e)))
     payload = _settings_payload()
     recipes = [{role: portable(m) for role, m in ep.items()} for ep in endpoints]
-    remote_worker = ray.remote(ShardWorker).options(num_cpus=1, scheduling_strategy="SPREAD")
+    remote_worker = ray.remote(ShardWorker)
     workers: list[Any] = [None] * e
+    generation = [0] * e
+    tag = uuid.uuid4().hex[:8]
     retired: set[int] = set()
     halt: list[str] = []
     fatal: list[BaseException] = []
@@ -730,7 +736,11 @@ async def _drive(
 
     async def worker_for(slot: int) -> Any:
         if workers[slot] is None:
-            w = remote_worker.remote(
+            generation[slot] += 1
+            name = f"dataset-agent:{tag}:worker:{slot}:{generation[slot]}"
+            w: Any = remote_worker.options(
+                name=name, num_cpus=1, scheduling_strategy="SPREAD"
+            ).remote(
                 recipes[slot],
                 worker_cap,
                 worker_start,
@@ -781,10 +791,12 @@ async def _drive(
                 tally.session.add(shard.index)
                 tally.made += int(out.get("made", 0))
             elif out["status"] == "short":
-                tally.short.append(out["progress"])
+                tally.partial.append(out["progress"])
+                tally.short = True
                 halt.append("")  # a shard spent its failure budget: the run stops short
                 await stop_all()
             else:  # stopped: the shard stays in its journal for a resume
+                tally.partial.append(out.get("progress") or {})
                 queue.appendleft(shard)
 
     async def poll() -> None:
@@ -802,11 +814,13 @@ async def _drive(
             tally.dedup_bytes = await asyncio.wait_for(index.nbytes.remote(), max(1.0, 4 * tick))
 
     async def stop_all() -> None:
-        alive = [w for w in workers if w is not None]
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                asyncio.gather(*(w.stop.remote() for w in alive), return_exceptions=True), 30
-            )
+        # asyncio.wait, not wait_for: a Stop arriving meanwhile must not leave futures unread
+        stops = [asyncio.ensure_future(w.stop.remote()) for w in workers if w is not None]
+        if stops:
+            await asyncio.wait(stops, timeout=30)
+        for f in stops:
+            if f.done() and not f.cancelled():
+                f.exception()  # read: a worker that died meanwhile is no news
 
     async def ticker() -> None:
         last_state = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import typer
 
@@ -18,10 +19,17 @@ user_app = typer.Typer(
 def add(
     name: str = typer.Argument(..., help="User name to sign in with."),
     password: str = typer.Option(
-        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters."
+        None,
+        help="At least 8 characters. Asked for (hidden, twice) when not given; read from the "
+        "first line of standard input when that is not a terminal.",
     ),
 ) -> None:
     """Add a user (or set a new password); turns sign-in on for the app."""
+    if password is None:
+        if sys.stdin.isatty():
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        else:  # piped: one line, and no "cannot control echo" warning per prompt
+            password = sys.stdin.readline().rstrip("\r\n")
     path = get_settings().users_file
     try:
         add_user(path, name, password)

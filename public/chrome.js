@@ -7,8 +7,8 @@
 //    only say "the app is not answering" (common.status.error.serverConnection, also shown when
 //    the server is down). When the app does answer and says the conversation is not this user's,
 //    that sentence is replaced by one that says so.
-// 3. A few notices Chainlit writes in English whatever the language (not in its translation
-//    files), said in Romanian for a Romanian browser.
+// 3. A few notices and screen-reader labels Chainlit writes in English whatever the language (not
+//    in its translation files), said in Romanian for a Romanian browser.
 (() => {
   "use strict";
 
@@ -17,7 +17,7 @@
   // Chainlit picks its translation from navigator.language (see .chainlit/translations/).
   const NOT_YOURS = {
     en: "This conversation is not yours: it belongs to another user. Start a new chat, or open one of yours from Past Chats.",
-    ro: "Această conversație nu este a ta: aparține altui utilizator. Începe o conversație nouă sau deschide una de-a ta din Conversații anterioare.",
+    ro: "Această conversație nu este a dumneavoastră: aparține altui utilizator. Începeți o conversație nouă sau deschideți una dintre ale dumneavoastră din Conversații anterioare.",
   };
 
   // Chainlit's hard-coded English notices (toasts) → Romanian, matched at the start of the text
@@ -28,6 +28,19 @@
       ["Error fetching threads", "Lista conversațiilor nu a putut fi încărcată"],
       ["Failed to copy", "Copierea nu a reușit"],
     ],
+  };
+
+  // Chainlit's hard-coded English screen-reader labels → Romanian, matched whole
+  const HARD_CODED_LABELS = {
+    ro: {
+      Close: "Închide",
+      "Toggle theme": "Schimbă tema",
+      "Toggle Sidebar": "Arată sau ascunde bara laterală",
+      "More pages": "Mai multe pagini",
+      "Next slide": "Următoarea imagine",
+      "Previous slide": "Imaginea anterioară",
+      "View PDF": "Deschide PDF-ul",
+    },
   };
 
   // The app may be served under a path prefix: ask the server this script came from.
@@ -56,21 +69,32 @@
 
   // thread id → true (not this user's), false (it is, or the app does not answer), or a pending check
   const verdicts = new Map();
-  // Chainlit leaves /thread/<id> for / when it cannot open a thread: remember the one asked for,
-  // until the error goes away
+  // Chainlit leaves /thread/<id> for / when it cannot open a thread: remember the one asked for
+  // until the error has been gone a while (React may unmount and mount the alert again at once)
   let asked = null;
-  let shown = false;
+  let forget = null;
+
+  function threadInAddress() {
+    const match = window.location.pathname.match(/\/thread\/([^/?#]+)/);
+    return match ? match[1] : null;
+  }
 
   function explainRefusal() {
-    const match = window.location.pathname.match(/\/thread\/([^/?#]+)/);
-    if (match) asked = match[1];
+    asked = threadInAddress() || asked;
     const alert = document.getElementById("session-error");
     if (!alert) {
-      if (shown) asked = match ? match[1] : null;
-      shown = false;
+      if (asked && !forget) {
+        forget = setTimeout(() => {
+          forget = null;
+          if (!document.getElementById("session-error")) asked = threadInAddress();
+        }, 3000);
+      }
       return;
     }
-    shown = true;
+    if (forget) {
+      clearTimeout(forget);
+      forget = null;
+    }
     const text = NOT_YOURS[language()];
     if (!asked || !text) return; // a language we have no sentence for keeps Chainlit's own
     const thread = asked;
@@ -114,6 +138,16 @@
   }
 
   function translateNotices() {
+    const labels = HARD_CODED_LABELS[language()];
+    if (labels) {
+      for (const label of document.querySelectorAll(".sr-only")) {
+        const node = label.firstChild;
+        if (label.childNodes.length === 1 && node.nodeType === Node.TEXT_NODE) {
+          const translated = labels[node.nodeValue];
+          if (translated) node.nodeValue = translated;
+        }
+      }
+    }
     const table = HARD_CODED[language()];
     if (!table) return;
     for (const toaster of document.querySelectorAll("[data-sonner-toaster]")) {

@@ -282,6 +282,12 @@ def generate(
     resume: Path = typer.Option(
         None, "--resume", help="Finish an interrupted run from its folder, then export it."
     ),
+    engine: str = typer.Option(
+        None,
+        "--engine",
+        help="local (this process; default ENGINE) or ray: the full run in shards on a Ray "
+        "cluster (RAY_ADDRESS, else a local Ray), one worker per endpoint.",
+    ),
     say: list[str] = typer.Option(
         None,
         "--say",
@@ -308,8 +314,13 @@ def generate(
         if concurrency is not None:
             if concurrency < 1:
                 raise CliFailure("--concurrency must be at least 1")
-            settings.max_concurrency = concurrency
-            settings.concurrency = min(settings.concurrency, concurrency)
+            # the user's level is where the run starts, not only its ceiling: the adaptive limit
+            # backs off from there on errors or climbing latency
+            settings.max_concurrency = settings.concurrency = concurrency
+        if engine is not None:
+            if engine not in ("local", "ray"):
+                raise CliFailure(f"unknown engine “{engine}”: use local or ray")
+            settings.engine = engine  # type: ignore[assignment]
         if rows is not None and not 1 <= rows <= settings.max_rows:
             raise CliFailure(f"--rows must be between 1 and {settings.max_rows:,}")
         if endpoints:

@@ -20,9 +20,24 @@ import chainlit as cl
 import pandas as pd
 from chainlit.types import ThreadDict
 
-from agent import auth
+from agent import auth, i18n
 from agent.config import get_settings
 from agent.graph.publish import fingerprint
+from agent.history import (
+    CARRYING_ON,
+    EXPORTED,
+    FINISHED,
+    WELCOME_BACK,
+    drop_reopen_notes,
+    first_request,
+    forget_steps,
+    graph_thread,
+    link_thread,
+    quoted,
+    shorten,
+    shown_for,
+)
+from agent.i18n import _
 from agent.llm import resolve_provider, set_provider
 from agent.session import NOT_YOURS, SECRET, Conversation, Event, open_graph, unfinished_threads
 
@@ -39,10 +54,12 @@ except auth.AuthError as exc:
     raise SystemExit(str(exc)) from None
 _hf_oauth = auth.configure_hf_oauth(_settings)
 AUTH_ON = bool(_users) or _hf_oauth
-if problem := auth.exposure_problem(
-    os.environ.get("CHAINLIT_HOST", "127.0.0.1"), AUTH_ON, _settings.allow_unauthenticated
-):
+_host = os.environ.get("CHAINLIT_HOST", "127.0.0.1")
+if problem := auth.exposure_problem(_host, AUTH_ON, _settings.allow_unauthenticated):
     raise SystemExit(problem)
+# Nobody signs in: one local user is signed in by itself, so the history sidebar and a reloaded
+# page keep the conversation. Its threads have no owner (`_owner()` is None), as the CLI's.
+LOCAL_USER = auth.local_user_on(_host, AUTH_ON, _settings.allow_unauthenticated)
 
 
 def _auth_secret() -> str:
@@ -56,7 +73,7 @@ def _auth_secret() -> str:
     return path.read_text().strip()
 
 
-if AUTH_ON:
+if AUTH_ON or LOCAL_USER:
     os.environ.setdefault("CHAINLIT_AUTH_SECRET", _auth_secret())
 
     from agent.history import data_layer
@@ -64,6 +81,14 @@ if AUTH_ON:
     @cl.data_layer
     def history() -> Any:
         return data_layer(_settings)
+
+
+if LOCAL_USER:
+
+    @cl.header_auth_callback
+    async def local_sign_in(headers: Any) -> cl.User | None:
+        """No sign-in page: every visit is the local user (Chainlit's login page asks for it)."""
+        return auth.local_user(headers.get("host"), _host, AUTH_ON, _settings.allow_unauthenticated)
 
 
 if _users:
@@ -98,20 +123,25 @@ if _hf_oauth:
         auth.forget_token(dict(request.cookies))
 
 
-BUTTONS: dict[str, list[tuple[str, str]]] = {
-    "clarify": [("just_go", "Just go")],
-    "contract": [("approve", "Approve contract"), ("cancel", "Cancel")],
-    "sample": [("approve", "Generate full size"), ("cancel", "Cancel")],
-    "dataset": [("approve", "Export dataset"), ("cancel", "Cancel")],
-    "publish": [("done", "Done")],
-    "paused": [("approve", "Continue anyway"), ("cancel", "Cancel")],
-}
-CONFIRM_NEW = [("approve", "Confirm upload"), ("cancel", "Cancel")]
-CONFIRM_EXISTING = [
-    ("replace", "Replace its data"),
-    ("add_config", "Add as a new config"),
-    ("cancel", "Cancel"),
-]
+def buttons(stage: str, *, exists: bool = False) -> list[tuple[str, str]]:
+    """The buttons of a review point: (action, label in the session's language)."""
+    cancel = ("cancel", _("Cancel"))
+    if stage == "confirm_publish":
+        if exists:
+            return [
+                ("replace", _("Replace its data")),
+                ("add_config", _("Add as a new config")),
+                cancel,
+            ]
+        return [("approve", _("Confirm upload")), cancel]
+    return {
+        "clarify": [("just_go", _("Just go"))],
+        "contract": [("approve", _("Approve contract")), cancel],
+        "sample": [("approve", _("Generate full size")), cancel],
+        "dataset": [("approve", _("Export dataset")), cancel],
+        "publish": [("done", _("Done"))],
+        "paused": [("approve", _("Continue anyway")), cancel],
+    }.get(stage, [])
 
 
 @cl.on_app_startup
@@ -132,15 +162,48 @@ async def shutdown() -> None:
     await _stack.aclose()
 
 
+def welcome() -> str:
+    """The first screen's words, above the examples: what the app does, what to do first, and (when
+    there is one) the model notice — short, in the reader's language."""
+    text = _(
+        "**Describe the dataset you need, in your own words.** I propose what it will contain, "
+        "show you a sample to check, and make the whole dataset when you agree — no code needed. "
+        "Start by writing below, or pick an example."
+    )
+    return f"{text}\n\n{_notice}" if _notice else text
+
+
+@cl.set_chat_profiles
+async def chat_profiles(user: Any = None, language: Any = None) -> list[cl.ChatProfile]:
+    """One profile (Chainlit shows no picker for one): its description is the welcome text."""
+    i18n.set_language(str(language or "en"))
+    return [
+        cl.ChatProfile(
+            name="dataset-agent",
+            display_name=_("Dataset agent"),
+            markdown_description=welcome(),
+            icon="/public/welcome.svg",
+            default=True,
+        )
+    ]
+
+
 @cl.set_starters
 async def starters(user: Any = None, language: Any = None) -> list[cl.Starter]:
+    """Examples to click on the first screen, in the browser's language."""
+    i18n.set_language(str(language or "en"))
     return [
         cl.Starter(
-            label="E-commerce reviews",
-            message="A dataset covering customer reviews for an e-commerce website.",
+            label=_("Product reviews: positive or negative"),
+            message=_("A dataset of customer reviews for an online shop, labelled by sentiment."),
         ),
         cl.Starter(
-            label="News topics", message="A dataset covering news articles about various topics."
+            label=_("News by topic"),
+            message=_("A dataset of short news articles labelled by topic."),
+        ),
+        cl.Starter(
+            label=_("A customer-support assistant"),
+            message=_("Chat conversations between a bank's support assistant and its customers."),
         ),
     ]
 
@@ -157,35 +220,54 @@ def _conversation(thread_id: str | None = None) -> Conversation:
         conv = Conversation(_graph, thread_id or cl.context.session.thread_id, _owner())
         # tokens typed in the settings stay with the session; else the signed-in user's own
         conv.context = old.context if old is not None else auth.session_context(conv.owner)
+        conv.browser_language = getattr(cl.context.session, "language", None)
+        if old is not None:
+            conv.language_setting, conv.language = old.language_setting, old.language
         cl.user_session.set("conversation", conv)
+    # this callback speaks the conversation's language (the browser's until the user writes)
+    i18n.set_language(conv.language or i18n.pick(browser=conv.browser_language))
     return conv
 
 
-SETTINGS = [
-    cl.input_widget.Select(
-        id="provider",
-        label="Model provider (auto: Ollama if it answers, else the built-in model)",
-        values=["auto", "ollama", "openai", "local"],
-        initial_value="auto",
-    ),
-    cl.input_widget.TextInput(
-        id="hf_token",
-        label="Hugging Face token (write access; kept in memory for this session only)",
-        placeholder="hf_…",
-        initial="",
-    ),
-    cl.input_widget.TextInput(
-        id="argilla_api_url", label="Argilla URL", placeholder="http://localhost:6900", initial=""
-    ),
-    cl.input_widget.TextInput(
-        id="argilla_api_key",
-        label="Argilla API key (kept in memory for this session only)",
-        initial="",
-    ),
-    cl.input_widget.TextInput(
-        id="argilla_workspace", label="Argilla workspace (optional)", initial=""
-    ),
-]
+def settings_widgets() -> list[Any]:
+    """The chat settings panel (⚙), in the session's language."""
+    return [
+        cl.input_widget.Select(
+            id="language",
+            label=_("Language of the app"),
+            items={
+                _("Automatic (the language you write in)"): "auto",
+                **{name: code for code, name in i18n.NAMES.items()},
+            },
+            initial_value="auto",
+        ),
+        cl.input_widget.Select(
+            id="provider",
+            label=_("Model provider (auto: Ollama if it answers, else the built-in model)"),
+            values=["auto", "ollama", "openai", "local"],
+            initial_value="auto",
+        ),
+        cl.input_widget.TextInput(
+            id="hf_token",
+            label=_("Hugging Face token (write access; kept in memory for this session only)"),
+            placeholder="hf_…",
+            initial="",
+        ),
+        cl.input_widget.TextInput(
+            id="argilla_api_url",
+            label=_("Argilla URL"),
+            placeholder="http://localhost:6900",
+            initial="",
+        ),
+        cl.input_widget.TextInput(
+            id="argilla_api_key",
+            label=_("Argilla API key (kept in memory for this session only)"),
+            initial="",
+        ),
+        cl.input_widget.TextInput(
+            id="argilla_workspace", label=_("Argilla workspace (optional)"), initial=""
+        ),
+    ]
 
 
 SECRET_SETTINGS = ("hf_token", "argilla_api_key")
@@ -204,6 +286,16 @@ async def settings_update(values: dict[str, Any]) -> None:
     session.chat_settings = {
         k: ("" if k in SECRET_SETTINGS else v) for k, v in (session.chat_settings or {}).items()
     }
+    language = values.get("language")
+    conv = _conversation()
+    if language in ("auto", *i18n.NAMES) and language != conv.language_setting:
+        conv.language_setting = str(language)
+        conv.speak()
+        await cl.Message(
+            content=_(
+                "I will speak {language} from now on.", language=i18n.NAMES[conv.language or "en"]
+            )
+        ).send()
     provider = values.get("provider")
     if provider in ("auto", "ollama", "openai", "local") and provider != cl.user_session.get(
         "provider", "auto"
@@ -212,36 +304,43 @@ async def settings_update(values: dict[str, Any]) -> None:
         settings = get_settings().model_copy(update={"llm_provider": provider})
         chosen, notice = await asyncio.to_thread(resolve_provider, settings)
         set_provider(chosen)
-        await cl.Message(content=notice or f"Using the {chosen} provider from now on.").send()
+        await cl.Message(
+            content=str(notice)
+            if notice
+            else _("Using the {provider} provider from now on.", provider=chosen)
+        ).send()
 
 
 @cl.on_chat_start
 async def chat_start() -> None:
     conv = _conversation()
-    await cl.ChatSettings(SETTINGS).send()
-    if _notice:
-        await cl.Message(content=_notice).send()
+    await cl.ChatSettings(settings_widgets()).send()
+    # the model notice is on the first screen (`welcome`): a message here would hide that screen
     if await _reopen(conv):  # the same thread after an app restart
         return
     others = await unfinished_threads(_graph, owner=conv.owner, exclude=conv.thread_id)
     if others:
         tid, desc = others[0]
         await cl.Message(
-            content=f"You have an unfinished dataset: “{desc[:80]}”.",
+            content=_(
+                "You have an unfinished dataset: “{description}”.", description=quoted(desc)
+            ),
             actions=[
-                cl.Action(name="continue_thread", payload={"thread_id": tid}, label="Continue it")
+                cl.Action(
+                    name="continue_thread", payload={"thread_id": tid}, label=_("Continue it")
+                )
             ],
         ).send()
 
 
 async def _forget(message: cl.Message) -> None:
     """A message carrying a token: blanked in the chat (the history layer redacts it too)."""
-    message.content = "(message removed: it contained a token or API key)"
+    message.content = _("(message removed: it contained a token or API key)")
     with contextlib.suppress(Exception):
         await message.update()
 
 
-STILL_WORKING = (
+STILL_WORKING = i18n.lazy(
     "I am still working on the step above — wait for it, or press Stop (■) and then tell me what "
     "you want instead."
 )
@@ -256,7 +355,7 @@ async def on_message(message: cl.Message) -> None:
         # the step keeps Stop (and Stop still stops it), this message only gets an answer.
         cl.context.session.current_task = running
         _keep(asyncio.create_task(_still_running(running, me)))
-        await cl.Message(content=STILL_WORKING).send()
+        await cl.Message(content=str(STILL_WORKING)).send()
         return
     cl.user_session.set("running", me)
     try:
@@ -274,6 +373,7 @@ async def _still_running(step: asyncio.Task[Any], message: asyncio.Task[Any] | N
 
 
 async def _on_message(message: cl.Message) -> None:
+    await _drop_buttons()  # a typed answer answers the buttons shown
     if SECRET.search(message.content or ""):
         text = message.content
         await _forget(message)
@@ -288,7 +388,11 @@ async def _on_message(message: cl.Message) -> None:
         conv = _conversation()
         payload = [(el.name, str(el.path)) for el in files]
         added, problems = await conv.attach(await asyncio.to_thread(_read_files, payload))
-        note = f"Attached: {added} chunk(s) from {len(files) - len(problems)} file(s) for grounded conversations."
+        note = _(
+            "Attached: {chunks} chunk(s) from {files} file(s) for grounded conversations.",
+            chunks=added,
+            files=len(files) - len(problems),
+        )
         await cl.Message(content="\n".join([note, *problems])).send()
         if not message.content.strip():
             return
@@ -315,6 +419,7 @@ class Working:
         self.last = 0.0  # when the message was last written
         self.run = False  # the text is a full run's progress: it stays when the step ends
         self.quiet = False  # tokens are streaming: they show the work themselves
+        self.progress: dict[str, Any] | None = None  # a full run's last figures
         self.lock = asyncio.Lock()
 
     async def status(self, text: str) -> None:
@@ -327,7 +432,9 @@ class Working:
 
     async def _show(self, text: str, *, run: bool, now: bool) -> None:
         async with self.lock:
-            if self.msg is not None and self.run and not run:  # a run's progress stays as is
+            if self.msg is not None and self.run and not run:  # a run's progress stays, final
+                if self.progress is not None:
+                    self.text = _progress_text(self.progress, final=True)
                 self.msg.content = self.text
                 await self.msg.update()
                 self.msg = None
@@ -376,8 +483,10 @@ class Working:
             self.quiet = True  # the ticker may still be scheduled: nothing new is shown
             if self.msg is None:
                 return
-            if self.run:
-                self.msg.content = self.text  # the last progress, however soon it came
+            if self.run:  # the last progress, however soon it came, as what the run came to
+                if self.progress is not None:
+                    self.text = _progress_text(self.progress, final=True)
+                self.msg.content = self.text
                 await self.msg.update()
             else:
                 with contextlib.suppress(Exception):
@@ -397,6 +506,7 @@ async def _send(value: str | dict[str, Any]) -> None:
                 continue
             if event.kind == "progress":
                 final = event.data["done"] == event.data["total"]
+                working.progress = event.data
                 await working.rows(_progress_text(event.data), run=True, final=final)
                 continue
             if event.kind == "token":
@@ -442,7 +552,12 @@ async def _as_step(work: Awaitable[None]) -> None:
         raise
     except Exception as exc:  # a background task: nobody else would say it failed
         log.exception("step failed")
-        await cl.ErrorMessage(content=str(exc) or type(exc).__name__).send()
+        await cl.ErrorMessage(
+            content=_(
+                "Something went wrong: {error}. Your conversation is saved.",
+                error=str(exc) or type(exc).__name__,
+            )
+        ).send()
     finally:
         if cl.user_session.get("running") is me:
             cl.user_session.set("running", None)
@@ -472,17 +587,56 @@ def _in_background(work: Awaitable[None]) -> None:
     _keep(asyncio.create_task(_as_step(work)))
 
 
-def _progress_text(p: dict[str, Any]) -> str:
-    eta = "—" if p.get("eta_s") is None else f"{p['eta_s'] // 60:.0f} min {p['eta_s'] % 60:.0f} s"
+def _progress_text(p: dict[str, Any], *, final: bool = False) -> str:
+    """A full run's progress; `final`: what it came to when the step ended (no time left)."""
+    chat = p.get("task") == "chat"
+    done, total = p["done"], p["total"]
+    if final or done >= total:
+        head = (
+            (
+                _("Done: **{done:,} / {total:,}** conversations", done=done, total=total)
+                if chat
+                else _("Done: **{done:,} / {total:,}** rows", done=done, total=total)
+            )
+            if done >= total
+            else (
+                _("Stopped at **{done:,} / {total:,}** conversations", done=done, total=total)
+                if chat
+                else _("Stopped at **{done:,} / {total:,}** rows", done=done, total=total)
+            )
+        )
+        return head + " · " + _("near copies replaced: {n}", n=p["duplicates"])
+    if p.get("eta_s") is None:
+        eta = "—"
+    else:
+        eta = _("{m:.0f} min {s:.0f} s", m=p["eta_s"] // 60, s=p["eta_s"] % 60)
     agreement = (
-        "" if p.get("agreement") is None else f" · judge agrees {p['agreement'] * 100:.0f} %"
+        ""
+        if p.get("agreement") is None
+        else " · " + _("same label from a second model: {pct:.0f} %", pct=p["agreement"] * 100)
     )
-    made = p["done"] + p["duplicates"]
-    dup_rate = f" ({p['duplicates'] / made * 100:.1f} %)" if made else ""
     waiting = f"⏸ {p['waiting']}\n\n" if p.get("waiting") else ""
+    head = (
+        _(
+            "Writing conversations: **{done:,} / {total:,}** · {speed:.0f} a minute",
+            done=done,
+            total=total,
+            speed=p["rows_per_min"],
+        )
+        if chat
+        else _(
+            "Writing rows: **{done:,} / {total:,}** · {speed:.0f} a minute",
+            done=done,
+            total=total,
+            speed=p["rows_per_min"],
+        )
+    )
     return (
-        f"{waiting}Generating: **{p['done']:,} / {p['total']:,}** rows · {p['rows_per_min']:.0f} rows/min · ETA {eta}"
-        f" · duplicates replaced {p['duplicates']}{dup_rate} · retries {p['retries']}{agreement}"
+        f"{waiting}{head} · "
+        + _("about {eta} left", eta=eta)
+        + " · "
+        + _("near copies replaced: {n}", n=p["duplicates"])
+        + agreement
     )
 
 
@@ -492,35 +646,35 @@ async def _render(conv: Conversation, event: Event) -> None:
         return
     if event.kind == "error":
         actions = (
-            [cl.Action(name="retry", payload={}, label="Retry")] if event.data.get("retry") else []
+            [cl.Action(name="retry", payload={}, label=_("Retry"))]
+            if event.data.get("retry")
+            else []
         )
-        await cl.Message(content=event.text, actions=actions).send()
+        await _with_buttons(cl.Message(content=event.text, actions=actions))
         return
     elements: list[Any] = []
     kind = event.data.get("kind")
-    if (
-        kind == "sample"
-        and (rows := (await conv.state()).values.get("sample", []))
-        and "text" in rows[0]
-    ):
+    content = event.text
+    # what the message is about comes with it: the checkpoint may not hold it yet
+    if kind == "sample" and (rows := event.data.get("rows")):
         frame = pd.DataFrame(
             [
-                {
-                    "text": r["text"],
-                    "label": r.get("label") or ", ".join(r.get("labels", [])),
-                    "judge": r.get("judge_label") or ", ".join(r.get("judge_labels") or []),
-                }
+                {_("text"): r["text"], _("label"): r["label"], _("second model"): r["judge"]}
                 for r in rows
             ]
         )
         elements.append(cl.Dataframe(data=frame, name="sample", display="inline"))
     if kind == "dataset":
-        fig = (await conv.state()).values.get("critique") or {}
+        fig = event.data.get("charts") or {}
         if fig.get("mix"):  # label data: the mix and agreement charts
             from agent.tools.quality import charts
 
             for name, chart in charts(fig).items():
                 elements.append(cl.Plotly(name=name, figure=chart, display="inline"))
+    if event.data.get("details"):  # the exact figures (or the folder and code): a fold
+        name = _("Details")
+        elements.append(cl.Text(name=name, content=str(event.data["details"]), display="side"))
+        content += f"\n\n{name}"
     if kind == "published" and event.data.get("url"):
         elements.append(cl.Text(name="link", content=event.data["url"], display="inline"))
     if kind == "export" and event.data.get("archive"):
@@ -532,7 +686,23 @@ async def _render(conv: Conversation, event: Event) -> None:
         for c in event.data.get("choices") or []
         if isinstance(c, dict) and isinstance(c.get("value"), dict)
     ]
-    await cl.Message(content=event.text, elements=elements, actions=actions).send()
+    await _with_buttons(cl.Message(content=content, elements=elements, actions=actions))
+
+
+async def _with_buttons(message: cl.Message) -> None:
+    """Send a message; its buttons are the session's current ones (the older ones go)."""
+    await _drop_buttons()
+    await message.send()
+    if message.actions:
+        cl.user_session.set("buttons", list(message.actions))
+
+
+async def _drop_buttons() -> None:
+    """Buttons are used once: a click, or a typed answer, removes all the buttons shown."""
+    for action in cl.user_session.get("buttons") or []:
+        with contextlib.suppress(Exception):
+            await action.remove()
+    cl.user_session.set("buttons", [])
 
 
 async def _show_prompt(prompt: dict[str, Any], text: str | None = None) -> None:
@@ -542,16 +712,21 @@ async def _show_prompt(prompt: dict[str, Any], text: str | None = None) -> None:
         prompt.get("version") is not None
     ):  # a button approves the contract version it was shown with
         payload["version"] = prompt["version"]
-    buttons = BUTTONS.get(stage, [])
+    exists = False
     if stage == "confirm_publish":  # the button confirms exactly the target it was shown with
         target = prompt.get("target") or {}
         payload["target"] = fingerprint(target)
-        buttons = CONFIRM_EXISTING if target.get("exists") else CONFIRM_NEW
-    actions = [cl.Action(name=name, payload=payload, label=label) for name, label in buttons]
+        exists = bool(target.get("exists"))
+    actions = [
+        cl.Action(name=name, payload=payload, label=label)
+        for name, label in buttons(stage, exists=exists)
+    ]
     if actions:
-        await cl.Message(
-            content=text or "Click a button or just type your answer.", actions=actions
-        ).send()
+        await _with_buttons(
+            cl.Message(
+                content=text or _("Click a button or just type your answer."), actions=actions
+            )
+        )
     elif text:
         await cl.Message(content=text).send()
 
@@ -564,13 +739,14 @@ async def _click(action: cl.Action, value: str | dict[str, Any]) -> None:
     with contextlib.suppress(Exception):
         await action.remove()
     conv = _conversation()
+    await _drop_buttons()
     prompt = await conv.pending_prompt()
     stage = action.payload.get("stage")
     if prompt is None and conv.stopped:  # a step was stopped: its review point answers again
         prompt = {"stage": (await conv.state()).values.get("stage")}
     if stage and (prompt is None or prompt.get("stage") != stage):
         await cl.Message(
-            content="That button belongs to an earlier step; the conversation has moved on."
+            content=_("That button belongs to an earlier step; the conversation has moved on.")
         ).send()
         return
     await _send(value)
@@ -627,15 +803,33 @@ async def on_continue(action: cl.Action) -> None:
 
 
 async def _continue(action: cl.Action) -> None:
-    conv = _conversation(str(action.payload.get("thread_id", "")))
-    if not await conv.allowed():
+    """The offered unfinished dataset, in this chat: what it waits on (its contract, sample …)
+    shown again, then its buttons. The history keeps this chat as that dataset's."""
+    with contextlib.suppress(Exception):
+        await action.remove()
+    tid = str(action.payload.get("thread_id", ""))
+    if not tid or not await Conversation(_graph, tid, _owner()).allowed():
         await cl.Message(content=NOT_YOURS).send()
         return
+    conv = _conversation(tid)
+    values = (await conv.state()).values
+    description = first_request(values)
+    if tid != cl.context.session.thread_id:
+        with contextlib.suppress(Exception):  # the history is a convenience: never block on it
+            await link_thread(cl.context.session.thread_id, tid, shorten(description, 100))
     prompt = await conv.pending_prompt()
-    if prompt:
-        await _show_prompt(prompt, "Continuing your unfinished dataset.")
-    else:
+    if not prompt:  # a step was cut short: it carries on
         await _send({"action": "retry"})
+        return
+    await cl.Message(
+        content=_(
+            "Continuing your unfinished dataset: “{description}”.",
+            description=quoted(description),
+        )
+    ).send()
+    if (shown := shown_for(values, prompt.get("stage"))) is not None:
+        await _render(conv, Event("message", str(shown.content), dict(shown.additional_kwargs)))
+    await _show_prompt(prompt)
 
 
 @cl.on_chat_resume
@@ -644,27 +838,33 @@ async def chat_resume(thread: ThreadDict) -> None:
 
     Chainlit replaces the chat with the stored thread right after this returns, so anything sent
     now would vanish: the welcome, the pending buttons and a cut-short run follow in a task.
+    The welcome of an earlier reopening (or reload) is taken out first: it is said once.
     """
-    conv = _conversation(thread["id"])
-    await cl.ChatSettings(SETTINGS).send()
-    task = asyncio.create_task(_after_resume(conv))
+    conv = _conversation(graph_thread(thread))  # after "Continue it": the dataset it continued
+    stale = drop_reopen_notes(thread)  # in place: Chainlit shows `thread` after this returns
+    await cl.ChatSettings(settings_widgets()).send()
+    task = asyncio.create_task(_after_resume(conv, stale))
     cl.user_session.set("resume_task", task)  # keep a reference until it is done
 
 
-async def _after_resume(conv: Conversation) -> None:
+async def _after_resume(conv: Conversation, stale: list[str] | None = None) -> None:
+    with contextlib.suppress(Exception):  # the history is a convenience: never block on it
+        await forget_steps(stale or [])
     await asyncio.sleep(RESUME_DELAY_S)
     if not await conv.allowed():  # Chainlit checks the author too; this guards the checkpoint
         await cl.Message(content=NOT_YOURS).send()
         return
     values = (await conv.state()).values
+    if not values:  # nothing was started in this chat: nothing to welcome back to
+        return
     archive = Path(values["export_dir"] + ".zip") if values.get("export_dir") else None
     if archive and archive.is_file():  # files are not kept in the history: offer it again
         await cl.Message(
-            content="Your exported dataset:",
+            content=str(EXPORTED),
             elements=[cl.File(name=archive.name, path=str(archive), display="inline")],
         ).send()
     if not await _reopen(conv):
-        await cl.Message(content="Welcome back — this conversation is finished.").send()
+        await cl.Message(content=str(FINISHED)).send()
 
 
 async def _reopen(conv: Conversation) -> bool:
@@ -672,12 +872,10 @@ async def _reopen(conv: Conversation) -> bool:
     snap = await conv.state()
     prompt = await conv.pending_prompt()
     if prompt:
-        await _show_prompt(prompt, "Welcome back — this conversation continues where it stopped.")
+        await _show_prompt(prompt, str(WELCOME_BACK))
         return True
     if snap.next and snap.values.get("owner") == conv.owner:
-        await cl.Message(
-            content="Welcome back — carrying on with the step that was cut short."
-        ).send()
+        await cl.Message(content=str(CARRYING_ON)).send()
         await _as_step(_send({"action": "retry"}))  # running, with Stop, like any step
         return True
     return False
@@ -688,8 +886,12 @@ async def on_stop() -> None:
     # First, before any await: the step's task is being cancelled and still holds the thread.
     if not _conversation().stop():
         return
-    await cl.Message(
-        content="Stopped. Everything made so far is saved. Press Resume to carry on, or type "
-        "what to do instead (e.g. “generate 20”, “make the texts shorter”).",
-        actions=[cl.Action(name="retry", payload={}, label="Resume")],
-    ).send()
+    await _with_buttons(
+        cl.Message(
+            content=_(
+                "Stopped. Everything made so far is saved. Press Resume to carry on, or type what "
+                "to do instead (e.g. “generate 20”, “make the texts shorter”)."
+            ),
+            actions=[cl.Action(name="retry", payload={}, label=_("Resume"))],
+        )
+    )

@@ -186,7 +186,7 @@ async def _generate(
                                 _announce(ev.data["run_dir"])
                         bar.update(task, completed=ev.data["done"], description=_describe(ev.data))
                     elif ev.kind == "message":
-                        err.print(ev.text, markup=False, highlight=False)
+                        err.print(ev.full, markup=False, highlight=False)
                         replies.append(ev.text)
                     elif ev.kind == "prompt":
                         prompt = ev.data

@@ -274,7 +274,7 @@ def _journey(app: App, page: Page) -> Journey:
 
     buttons = click(page, "Approve contract")
     assert "Generate full size" in buttons, _texts(page)
-    assert "Critique" in _texts(page)
+    assert "a second model" in _texts(page)  # the critique, in words
     page.screenshot(path=str(SHOTS / "05-sample.png"), full_page=True)
 
     # a token typed into the chat is refused and disappears from the chat
@@ -299,7 +299,7 @@ def _journey(app: App, page: Page) -> Journey:
     page.keyboard.press("Enter")
     page.wait_for_function(
         """n => [...document.querySelectorAll('div.step')].some(
-            m => /Generating: ([2-9]|\\d\\d+) \\/ /.test(m.innerText))""",
+            m => /Writing rows: ([2-9]|\\d\\d+) \\/ /.test(m.innerText))""",
         arg=ROWS,
         timeout=LONG,
         polling=250,
@@ -316,7 +316,7 @@ def _journey(app: App, page: Page) -> Journey:
     if "Continue anyway" in buttons:  # the tiny judge disagrees often: the stop rule may pause
         buttons = click(page, "Continue anyway")
     assert "Export dataset" in buttons, _texts(page)
-    assert re.search(rf"Generating: {ROWS} / {ROWS} rows", _texts(page)), _texts(page)
+    assert re.search(rf"Done: {ROWS} / {ROWS} rows", _texts(page)), _texts(page)
     page.screenshot(path=str(SHOTS / "08-dataset.png"), full_page=True)
     after = rows_file.read_text().splitlines()
     complete = [line for line in before_kill if line.endswith("}")]
@@ -659,7 +659,7 @@ def test_approve_contract_shows_work_at_once_and_the_sample_moves(
         buttons = _wait_step(page, before, QUICK)
         assert "Generate full size" in buttons, _texts(page)
         texts = _texts(page)
-        assert "Critique" in texts and "Writing sample row" not in texts  # the status went
+        assert "a second model" in texts and "Writing sample row" not in texts  # the status went
         _shot(page, "33-sample-done.png")
 
 
@@ -673,7 +673,7 @@ def _since_click(page: Page, sign: str) -> float:
 def _generating(page: Page, pattern: str) -> None:
     page.wait_for_function(
         f"""() => [...document.querySelectorAll('div.step')].some(
-            m => /Generating: {pattern}/.test(m.innerText))""",
+            m => /Writing rows: {pattern}/.test(m.innerText))""",
         timeout=QUICK,
         polling=250,
     )

@@ -30,7 +30,7 @@ if ! ready; then
   echo "Installing (the first time takes a few minutes; full log in $LOG)" >&2
   echo "[1/3] pip…" >&2
   .venv/bin/python -m pip install -q --upgrade pip >>"$LOG" 2>&1
-  echo "[2/3] the app (about 200 libraries, 1–2 minutes)" >&2
+  echo "[2/3] the app (about 170 libraries, 1–2 minutes)" >&2
   if ! pip_step -e .; then
     tail -n 20 "$LOG" >&2
     echo "The install failed (above; the full log is in $LOG)." >&2

@@ -13,13 +13,16 @@ Chainlit is imported, and the server runs in this process (Ctrl+C stops it on ev
 from __future__ import annotations
 
 import locale
+import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
 from agent import i18n
 from agent.i18n import _
 
+log = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
@@ -53,6 +56,38 @@ def terminal_language() -> str:
     return i18n.supported(name)
 
 
+def check_port(host: str, port: int) -> None:
+    """Raise ServeError when the address is taken (uvicorn would log an error and exit 0, after
+    Chainlit has said the app is available)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except OSError:
+        raise ServeError(
+            _("“{host}” is not an address of this machine (try 127.0.0.1).", host=host)
+        ) from None
+    try:
+        with socket.create_server((host, port), family=family):  # SO_REUSEADDR as uvicorn
+            pass
+    except OSError as exc:
+        log.debug("cannot listen on %s:%s: %s", host, port, exc)
+        raise ServeError(
+            _(
+                "Port {port} is already in use — is the app already running? Open "
+                "http://{host}:{port}, or start it on another port (--port {other}).",
+                port=port,
+                host=_shown(host),
+                other=port + 1,
+            )
+        ) from None
+
+
+def _shown(host: str) -> str:
+    """The host as a browser address."""
+    if host in ("0.0.0.0", "::"):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
 def chainlit_environment(root: Path, host: str, port: int) -> dict[str, str]:
     """The variables Chainlit and app.py read at start-up."""
     return {
@@ -72,6 +107,7 @@ def serve(
     if loaded is not None and Path(loaded.APP_ROOT).resolve() != root:
         # Chainlit fixed its folder when it was imported; it cannot be moved now.
         raise ServeError(f"Chainlit was imported with another app folder ({loaded.APP_ROOT}).")
+    check_port(host, port)
     os.environ.update(chainlit_environment(root, host, port))
     os.chdir(root)  # app.py and Chainlit read relative paths (chainlit.md, .env, data/)
     if str(root) not in sys.path:
@@ -81,11 +117,10 @@ def serve(
     from chainlit.config import config
 
     config.run.headless = not open_browser
-    shown = "localhost" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
     print(
         _(
             "Starting the app: open http://{host}:{port} in your browser (Ctrl+C stops it).",
-            host=shown,
+            host=_shown(host),
             port=port,
         ),
         file=sys.stderr,

@@ -30,7 +30,13 @@ import socketio
 from agent import i18n, llm
 from agent.backends import local
 from agent.config import Settings
-from agent.serve import ServeError, chainlit_environment, project_root, terminal_language
+from agent.serve import (
+    ServeError,
+    chainlit_environment,
+    check_port,
+    project_root,
+    terminal_language,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = {".venv", ".git", "data", ".files", "tests", "bench", ".argilla-venv", ".mypy_cache"}
@@ -147,6 +153,18 @@ def test_serve_without_app_py_says_where_to_run_it(
         pytest.raises(ServeError, match="rulați comanda din folderul proiectului"),
     ):
         project_root(tmp_path)
+
+
+def test_serve_on_a_port_in_use_says_so_before_chainlit_starts() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with i18n.using("ro"), pytest.raises(ServeError, match=f"Portul {port} este deja folosit"):
+            check_port("127.0.0.1", port)
+    check_port("127.0.0.1", port)  # free again: nothing raised
+    with pytest.raises(ServeError, match="not an address of this machine"):
+        check_port("no-such-host.invalid", port)
 
 
 @pytest.mark.parametrize(

@@ -666,6 +666,7 @@ class Progress:
             "elapsed_s": round(elapsed, 1),
             "duplicates": self.duplicates,
             "retries": self.retries + self.server_retries,
+            "server_retries": self.server_retries,
             "made": self.made,
             "agreed": self.agreed,
             "failed": self.failed,

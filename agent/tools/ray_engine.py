@@ -47,6 +47,7 @@ from pydantic import SecretStr
 from agent import ollama_http
 from agent.config import get_settings
 from agent.tools.generate import (
+    META_FILE,
     ROWS_FILE,
     SHARDS_DIR,
     Deduper,
@@ -73,6 +74,8 @@ READY_TIMEOUT = 300.0
 """Seconds a new worker may take to start (a cluster with no room for it leaves it pending)."""
 LOCK_TIMEOUT = 120.0
 """Seconds a worker waits for a shard still locked by a dying worker of an earlier driver."""
+LANES = 2
+"""Shards a worker holds at once: one drains its last rows while the next fills the freed slots."""
 _STATS = ("done", "duplicates", "retries", "discarded", "judged", "agreed")
 
 
@@ -412,9 +415,8 @@ class ShardWorker:
         )
         self.task = recipe.build()
         self.index, self.run_dir, self.tick = index, Path(run_dir), tick
-        self._job: asyncio.Task[dict[str, Any]] | None = None
-        self._snap: dict[str, Any] | None = None
-        self._shard: int | None = None
+        self._jobs: dict[int, asyncio.Task[dict[str, Any]]] = {}
+        self._snaps: dict[int, dict[str, Any]] = {}
         self._stopping = False
 
     def ready(self) -> bool:
@@ -423,34 +425,36 @@ class ShardWorker:
     def progress(self) -> dict[str, Any]:
         s = self.scheduler
         return {
-            "shard": self._shard,
-            "snap": self._snap,
+            "shards": dict(self._snaps),
             "level": s.level,
             "in_flight": s.in_flight,
             "waiting": s.waiting,
+            "server_retries": s.retries,
         }
 
     async def run(self, shard: Shard, budget: int) -> dict[str, Any]:
-        self._stopping = False
-        self._shard, self._snap = shard.index, None
-        self._job = asyncio.ensure_future(self._run(shard, budget))
+        """Make one shard. The driver keeps two in hand per worker: while one drains its last
+        rows, the other's requests fill the freed slots of the one scheduler."""
+        job = self._jobs[shard.index] = asyncio.ensure_future(self._run(shard, budget))
         try:
-            return await self._job
+            return await job
         except asyncio.CancelledError:
             if self._stopping:  # the shard's last counters, as the engine saved them on its way out
-                final = load_state(shard_dir(self.run_dir, shard.index))
+                final = _own(load_state(shard_dir(self.run_dir, shard.index)))
                 return {"status": "stopped", "shard": shard.index, "progress": final}
             raise
         finally:
-            self._job, self._shard, self._snap = None, None, None
+            self._jobs.pop(shard.index, None)
+            self._snaps.pop(shard.index, None)
 
     async def stop(self) -> None:
-        """End the shard in hand: rows in flight are dropped, the journal is flushed and closed."""
+        """End the shards in hand: rows in flight are dropped, the journals flushed and closed."""
         self._stopping = True
-        job = self._job
-        if job is not None:
+        jobs = list(self._jobs.values())
+        for job in jobs:
             job.cancel()
-            await asyncio.wait([job])
+        if jobs:
+            await asyncio.wait(jobs)
 
     async def _run(self, shard: Shard, budget: int) -> dict[str, Any]:
         folder = shard_dir(self.run_dir, shard.index)
@@ -459,7 +463,6 @@ class ShardWorker:
             if (marker := committed(self.run_dir, shard.index)) is not None:
                 return {"status": "committed", "marker": marker, "made": 0}
             task = ShardTask(self.task, shard)
-            self.scheduler.retries = 0  # counted per shard, summed by the driver
             dedup = RemoteDedup(self.index, shard.start)
             async with ollama_http.session_scope():
                 result = await run_task(
@@ -468,20 +471,23 @@ class ShardWorker:
                     self.scheduler,
                     failure_budget=self.settings.failure_budget,
                     dedup_threshold=self.settings.dedup_threshold,
-                    on_progress=self._on_progress,
+                    on_progress=lambda snap: self._snaps.__setitem__(shard.index, _own(snap)),
                     tick=self.tick,
                     dedup=dedup,
                     budget=budget,
                 )
+            final = _own(result.progress)
             if not result.complete:
-                return {"status": "short", "progress": result.progress, "reason": result.reason}
-            marker = await asyncio.to_thread(
-                commit_shard, self.run_dir, shard, task, result.progress
-            )
-            return {"status": "committed", "marker": marker, "made": result.progress["made"]}
+                return {"status": "short", "progress": final, "reason": result.reason}
+            marker = await asyncio.to_thread(commit_shard, self.run_dir, shard, task, final)
+            return {"status": "committed", "marker": marker, "made": final["made"]}
 
-    def _on_progress(self, snap: dict[str, Any]) -> None:
-        self._snap = snap
+
+def _own(snap: dict[str, Any]) -> dict[str, Any]:
+    """A shard's counters without the scheduler's server retries (the worker's, shared by its
+    shards: the driver adds them once per worker)."""
+    retries = int(snap.get("retries", 0)) - int(snap.get("server_retries", 0))
+    return {**snap, "retries": max(0, retries), "server_retries": 0}
 
 
 # --- the driver -----------------------------------------------------------------------------------
@@ -526,7 +532,9 @@ class _Tally:
         self.markers: dict[int, dict[str, Any]] = {}
         self.session: set[int] = set()  # shards committed in this session
         self.made = 0
-        self.live: dict[int, dict[str, Any]] = {}  # worker slot → its latest poll
+        self.polls: dict[str, dict[str, Any]] = {}  # worker name → its latest poll
+        self.alive: set[str] = set()  # the workers now in the run
+        self.active: set[int] = set()  # shards in hand
         self.partial: list[dict[str, Any]] = []  # shards that ended unfinished in this session
         self.short = False  # one of them spent its failure budget
         self.dedup_bytes = 0
@@ -559,13 +567,17 @@ class _Tally:
             add(m.get("progress") or {}, i in self.session)
         p.made = self.made
         waiting = []
-        for poll in self.live.values():
+        for name, poll in self.polls.items():
+            p.retries += int(poll.get("server_retries", 0))  # a worker's own, once
+            if name not in self.alive:
+                continue
             p.concurrency += float(poll.get("level", 0))
             p.in_flight += int(poll.get("in_flight", 0))
             waiting.append(poll.get("waiting"))
-            if (snap := poll.get("snap")) is not None and poll.get("shard") not in self.markers:
-                add(snap, True)
-                p.made += int(snap.get("made", 0))
+            for i, snap in (poll.get("shards") or {}).items():
+                if int(i) in self.active and int(i) not in self.markers:
+                    add(snap, True)
+                    p.made += int(snap.get("made", 0))
         for s in self.partial:
             add(s, True)
             p.made += int(s.get("made", 0))
@@ -632,6 +644,8 @@ async def run_sharded(
     init_run(
         run_dir, {"task": task.kind, "n": n, **task.meta(), "engine": "ray", "shard_rows": rows}
     )
+    if load_run(run_dir).get("shard_rows") != rows:  # a folder made beforehand (`--resume` of it)
+        _write_json(run_dir / META_FILE, {**load_run(run_dir), "engine": "ray", "shard_rows": rows})
     (run_dir / SHARDS_DIR).mkdir(exist_ok=True)
     shards = plan_shards(n, rows)
     # per-shard failure budgets add up to the run's
@@ -727,65 +741,73 @@ async def _drive(
     recipes = [{role: portable(m) for role, m in ep.items()} for ep in endpoints]
     remote_worker = ray.remote(ShardWorker)
     workers: list[Any] = [None] * e
+    names: list[str] = [""] * e
     generation = [0] * e
+    deaths = [0] * e
+    creating = [asyncio.Lock() for _ in range(e)]
     tag = uuid.uuid4().hex[:8]
     retired: set[int] = set()
     halt: list[str] = []
     fatal: list[BaseException] = []
-    running: set[int] = set()
 
     async def worker_for(slot: int) -> Any:
-        if workers[slot] is None:
-            generation[slot] += 1
-            name = f"dataset-agent:{tag}:worker:{slot}:{generation[slot]}"
-            w: Any = remote_worker.options(
-                name=name, num_cpus=1, scheduling_strategy="SPREAD"
-            ).remote(
-                recipes[slot],
-                worker_cap,
-                worker_start,
-                payload,
-                llm._resolved_provider,
-                recipe,
-                index,
-                str(run_dir),
-                tick,
-            )
-            await asyncio.wait_for(w.ready.remote(), READY_TIMEOUT)
-            workers[slot] = w
+        async with creating[slot]:  # the slot's two lanes share one worker
+            if workers[slot] is None:
+                await _start(slot)
         return workers[slot]
 
+    async def _start(slot: int) -> None:
+        generation[slot] += 1
+        name = f"dataset-agent:{tag}:worker:{slot}:{generation[slot]}"
+        w: Any = remote_worker.options(name=name, num_cpus=1, scheduling_strategy="SPREAD").remote(
+            recipes[slot],
+            worker_cap,
+            worker_start,
+            payload,
+            llm._resolved_provider,
+            recipe,
+            index,
+            str(run_dir),
+            tick,
+        )
+        await asyncio.wait_for(w.ready.remote(), READY_TIMEOUT)
+        workers[slot], names[slot] = w, name
+        tally.alive.add(name)
+
     async def drive(slot: int) -> None:
-        deaths = 0
-        while queue and not halt and not fatal:
+        while queue and not halt and not fatal and slot not in retired:
             shard = queue.popleft()
-            running.add(slot)
+            tally.active.add(shard.index)
+            w = None
             try:
                 w = await worker_for(slot)
-                tally.live[slot] = {"shard": shard.index}
                 out = await w.run.remote(shard, budgets[shard.index])
             except Exception as exc:
                 queue.appendleft(shard)  # the next free worker resumes it from its journal
                 cause = _cause(exc)
-                if _worker_lost(cause) or isinstance(exc, TimeoutError):
-                    workers[slot] = None
-                    deaths += 1
-                    if deaths < WORKER_RESTARTS:
+                if _worker_lost(exc) or isinstance(exc, TimeoutError):
+                    if w is None or workers[slot] is w:  # the other lane may have seen it first
+                        tally.alive.discard(names[slot])
+                        workers[slot] = None
+                        deaths[slot] += 1
+                    if deaths[slot] < WORKER_RESTARTS:
                         continue
                     retired.add(slot)
                     if len(retired) == e:
                         fatal.append(RunStopped(f"the Ray workers kept dying ({cause})"))
                     return
-                if isinstance(cause, ServerGone) and len(retired) + 1 < e:
+                if isinstance(cause, ServerGone) and len(retired | {slot}) < e:
                     retired.add(slot)  # this server is gone; the others take its shards
+                    tally.alive.discard(names[slot])
                     return
+                if _worker_lost(cause):  # the worker lived, but lost the index (the driver's node)
+                    cause = RunStopped(f"the run's dedup index was lost ({cause})")
                 fatal.append(cause)
                 await stop_all()
                 return
             finally:
-                running.discard(slot)
-                tally.live.pop(slot, None)
-            deaths = 0
+                tally.active.discard(shard.index)
+            deaths[slot] = 0
             if out["status"] == "committed":
                 tally.markers[shard.index] = out["marker"]
                 tally.session.add(shard.index)
@@ -801,13 +823,11 @@ async def _drive(
 
     async def poll() -> None:
         async def one(slot: int) -> None:
-            w = workers[slot]
-            if w is None or slot not in tally.live:
+            w, name = workers[slot], names[slot]
+            if w is None:
                 return
             with contextlib.suppress(Exception):
-                got = await asyncio.wait_for(w.progress.remote(), max(1.0, 4 * tick))
-                if slot in tally.live:
-                    tally.live[slot] = got
+                tally.polls[name] = await asyncio.wait_for(w.progress.remote(), max(1.0, 4 * tick))
 
         await asyncio.gather(*(one(s) for s in range(e)))
         with contextlib.suppress(Exception):
@@ -843,7 +863,7 @@ async def _drive(
         tally.started = time.monotonic()
         emit()
         ticking = asyncio.create_task(ticker())
-        slots = [asyncio.create_task(drive(i)) for i in range(e)]
+        slots = [asyncio.create_task(drive(i)) for i in range(e) for _ in range(LANES)]
         await asyncio.gather(*slots)
     except BaseException:
         # Stop (the task is cancelled) or Ctrl-C: every worker ends its shard cleanly, journals

@@ -18,6 +18,7 @@ from typing import Any
 
 import chainlit as cl
 import pandas as pd
+from chainlit.config import FILES_DIRECTORY
 from chainlit.types import ThreadDict
 
 from agent import auth, i18n
@@ -322,9 +323,7 @@ async def chat_start() -> None:
     if others:
         tid, desc = others[0]
         await cl.Message(
-            content=_(
-                "You have an unfinished dataset: “{description}”.", description=quoted(desc)
-            ),
+            content=_("You have an unfinished dataset: “{description}”.", description=quoted(desc)),
             actions=[
                 cl.Action(
                     name="continue_thread", payload={"thread_id": tid}, label=_("Continue it")
@@ -692,6 +691,10 @@ async def _render(conv: Conversation, event: Event) -> None:
 async def _with_buttons(message: cl.Message) -> None:
     """Send a message; its buttons are the session's current ones (the older ones go)."""
     await _drop_buttons()
+    if message.elements:
+        # Chainlit deletes its files folder when an app stops — also under another instance
+        # started from this folder (a second port, a test): make it again before writing to it.
+        FILES_DIRECTORY.mkdir(exist_ok=True)
     await message.send()
     if message.actions:
         cl.user_session.set("buttons", list(message.actions))

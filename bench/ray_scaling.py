@@ -6,7 +6,7 @@ Each endpoint allows `--per-endpoint` requests in flight (the run's concurrency 
 endpoints); one model call per row (no judge), as in benchmark 1. Rows/min is the whole
 `run_generation` call (worker start-up included) on one local Ray started once beforehand.
 
-    python -m bench.ray_scaling                      # 600 rows an endpoint, 3 repeats
+    python -m bench.ray_scaling                      # 400 rows an endpoint, 3 repeats
     python -m bench.ray_scaling --rows 300 --repeats 1
 """
 
@@ -56,7 +56,7 @@ async def one_run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark 8: Ray engine scaling")
-    parser.add_argument("--rows", type=int, default=600, help="rows per endpoint")
+    parser.add_argument("--rows", type=int, default=400, help="rows per endpoint")
     parser.add_argument("--delay", type=float, default=0.2)
     parser.add_argument("--per-endpoint", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)

@@ -127,6 +127,18 @@ def test_a_reload_keeps_the_conversation_and_the_history_lists_it(
         # the reloaded buttons work: the contract is approved and a sample comes
         buttons = click(page, "Approve contract", QUICK)
         assert "Generate full size" in buttons, _texts(page)
+        ctx.close()
+
+        # a new chat offers it; "Continue it" shows that sample (its table) above its buttons
+        ctx = _context(browser, open_app)
+        page = ctx.new_page()
+        _open(page, open_app.url)
+        page.locator(ASSISTANT, has_text="You have an unfinished dataset").wait_for(timeout=QUICK)
+        assert click(page, "Continue it", QUICK) == ["Generate full size", "Cancel"]
+        sample = page.locator(ASSISTANT).nth(page.locator(ASSISTANT).count() - 2)
+        assert "Sample 1" in sample.inner_text()
+        assert sample.locator("table").count() >= 1  # the rows, as a table
+        _bottom_shot(page, "history-05-sample-continued.png")
     except BaseException:
         page.screenshot(path=str(SHOTS / "failed-history-reload.png"), full_page=True)
         raise
@@ -151,7 +163,7 @@ def test_continue_it_shows_the_contract_it_continues(open_app: App, browser: Bro
         offer.wait_for(timeout=QUICK)
         # the whole description, not cut; the sentence's full stop after the quote
         assert f"“{DESCRIPTION[:-1]}”." in offer.inner_text()
-        _shot(page, "history-05-offer.png")
+        _shot(page, "history-06-offer.png")
 
         buttons = click(page, "Continue it", QUICK)
         assert buttons == ["Approve contract", "Cancel"]
@@ -164,17 +176,21 @@ def test_continue_it_shows_the_contract_it_continues(open_app: App, browser: Bro
         offer_at = said.count() - 4  # the offer, "Continuing …", the contract, its buttons
         assert "unfinished dataset" in said.nth(offer_at).inner_text()
         assert said.nth(offer_at).locator("button[id]").count() == 0  # the offer is used up
-        _bottom_shot(page, "history-06-continued.png")
-
-        # this chat is now that dataset's: a reload keeps it (the continued contract, its buttons)
         page.wait_for_url(re.compile(r"/thread/[0-9a-f-]+$"), timeout=QUICK)
         chat = page.url.rsplit("/", 1)[1]
         assert chat != left
+        # the sidebar lists this chat under the dataset's name (not the button's)
+        entry = page.locator(f"a[href$='/thread/{chat}']", has_text="A dataset covering")
+        entry.wait_for(timeout=QUICK)
+        assert "continue_thread" not in page.locator("body").inner_text()
+        _bottom_shot(page, "history-07-continued.png")
+
+        # this chat is now that dataset's: a reload keeps it (the continued contract, its buttons)
         assert _reload(page) == ["Approve contract", "Cancel"]
         assert CONTRACT in _texts(page) and _welcomes(page) == 1
         names = page.locator(f"a[href$='/thread/{chat}']").inner_text()
         assert "customer reviews" in names  # the sidebar names it after the dataset
-        _bottom_shot(page, "history-07-continued-reloaded.png")
+        _bottom_shot(page, "history-08-continued-reloaded.png")
     except BaseException:
         page.screenshot(path=str(SHOTS / "failed-history-continue.png"), full_page=True)
         raise

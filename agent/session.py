@@ -430,7 +430,10 @@ async def unfinished_threads(
         snap = await conv.state()
         if snap.values.get("owner") != owner:
             continue
-        if snap.interrupts or (snap.next and snap.values.get("stage") not in ("done", "cancelled")):
+        stage = snap.values.get("stage")
+        if stage == "publish":  # exported: the dataset is made (publishing it is optional)
+            continue
+        if snap.interrupts or (snap.next and stage not in ("done", "cancelled")):
             first = next(
                 (
                     str(m.content)

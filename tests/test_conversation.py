@@ -176,3 +176,19 @@ async def test_real_examples_attached_as_csv_are_scored_against_the_sample(
         assert "accuracy" in event.text.lower() and "cross-validation" in event.text.lower()
         bad = await conv.real_check(b"text,label\nhello,spam\n")
         assert bad.kind == "error" and "Nothing was changed." in bad.text
+
+
+async def test_an_exported_dataset_is_not_offered_as_unfinished(
+    fake_model, settings_env: Path
+) -> None:
+    from agent.session import unfinished_threads
+
+    async with open_graph() as graph:
+        conv = Conversation(graph, "t-exported")
+        await say(conv, DESCRIPTION + " just go")
+        assert [t for t, _ in await unfinished_threads(graph)] == ["t-exported"]  # at a review
+        await say(conv, {"action": "approve"})
+        await say(conv, "generate 12")
+        ev = await say(conv, {"action": "approve"})
+        assert stage(ev) == "publish"  # exported: publishing is optional, the dataset is made
+        assert await unfinished_threads(graph) == []

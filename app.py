@@ -20,6 +20,7 @@ import chainlit as cl
 import pandas as pd
 from chainlit.config import FILES_DIRECTORY
 from chainlit.types import ThreadDict
+from markdown_it import MarkdownIt
 
 from agent import auth, i18n
 from agent.config import get_settings
@@ -43,6 +44,8 @@ from agent.llm import resolve_provider, set_provider
 from agent.session import NOT_YOURS, SECRET, Conversation, Event, open_graph, unfinished_threads
 
 log = logging.getLogger(__name__)
+MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+"""Markdown → HTML for the details fold; raw HTML in the text is escaped, never passed through."""
 _stack = contextlib.AsyncExitStack()
 _graph: Any = None
 _notice: str | None = None
@@ -498,6 +501,7 @@ async def _send(value: str | dict[str, Any]) -> None:
     working = Working()
     streaming: cl.Message | None = None
     ticker = asyncio.create_task(working.tick())
+    cl.user_session.set("last_said", None)  # the buttons of this step go on its last message
     try:
         async for event in conv.send(value):
             if event.kind == "status":
@@ -670,10 +674,13 @@ async def _render(conv: Conversation, event: Event) -> None:
 
             for name, chart in charts(fig).items():
                 elements.append(cl.Plotly(name=name, figure=chart, display="inline"))
-    if event.data.get("details"):  # the exact figures (or the folder and code): a fold
-        name = _("Details")
-        elements.append(cl.Text(name=name, content=str(event.data["details"]), display="side"))
-        content += f"\n\n{name}"
+    if event.data.get("details"):  # the exact figures (or the folder and code): a closed fold
+        html = MARKDOWN.render(str(event.data["details"]))
+        elements.append(
+            cl.CustomElement(
+                name="Details", props={"title": _("Details"), "html": html}, display="inline"
+            )
+        )
     if kind == "published" and event.data.get("url"):
         elements.append(cl.Text(name="link", content=event.data["url"], display="inline"))
     if kind == "export" and event.data.get("archive"):
@@ -696,6 +703,7 @@ async def _with_buttons(message: cl.Message) -> None:
         # started from this folder (a second port, a test): make it again before writing to it.
         FILES_DIRECTORY.mkdir(exist_ok=True)
     await message.send()
+    cl.user_session.set("last_said", message.id)
     if message.actions:
         cl.user_session.set("buttons", list(message.actions))
 
@@ -724,7 +732,12 @@ async def _show_prompt(prompt: dict[str, Any], text: str | None = None) -> None:
         cl.Action(name=name, payload=payload, label=label)
         for name, label in buttons(stage, exists=exists)
     ]
-    if actions:
+    last = cl.user_session.get("last_said")
+    if actions and not text and last is not None:  # on the contract, sample … they answer
+        for action in actions:
+            await action.send(for_id=str(last))
+        cl.user_session.set("buttons", [*(cl.user_session.get("buttons") or []), *actions])
+    elif actions:
         await _with_buttons(
             cl.Message(
                 content=text or _("Click a button or just type your answer."), actions=actions
@@ -817,9 +830,14 @@ async def _continue(action: cl.Action) -> None:
     conv = _conversation(tid)
     values = (await conv.state()).values
     description = first_request(values)
-    if tid != cl.context.session.thread_id:
+    if (chat := cl.context.session.thread_id) != tid:
         with contextlib.suppress(Exception):  # the history is a convenience: never block on it
-            await link_thread(cl.context.session.thread_id, tid, shorten(description, 100))
+            await link_thread(chat, tid, name := shorten(description, 100))
+            # Chainlit's own "first interaction" event: the sidebar reloads its list, so it shows
+            # this chat under the dataset's name instead of the button's ("continue_thread")
+            await cl.context.emitter.emit(
+                "first_interaction", {"interaction": name, "thread_id": chat}
+            )
     prompt = await conv.pending_prompt()
     if not prompt:  # a step was cut short: it carries on
         await _send({"action": "retry"})

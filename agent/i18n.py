@@ -146,3 +146,14 @@ class Lazy(str):
 def lazy(msgid: str, /, **values: Any) -> Lazy:
     """Mark a sentence for translation where it is said, not where it is made."""
     return Lazy(msgid, **values)
+
+
+def language_name(name: str) -> str:
+    """A data language's name ("Romanian", canonical English) as the reader says it ("română"),
+    from CLDR via Babel; the name itself when CLDR has none."""
+    code = language_code(name)
+    if not code or current() == DEFAULT:
+        return name
+    from babel import Locale
+
+    return str(Locale.parse(current()).languages.get(code) or name)

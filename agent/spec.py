@@ -12,7 +12,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from slugify import slugify
 
-from agent.i18n import _, ngettext
+from agent.i18n import _, language_name, ngettext
 from agent.languages import normalise_language
 
 MAX_LABELS = 50
@@ -525,6 +525,8 @@ def spec_diff(old: DatasetSpec, new: DatasetSpec) -> list[str]:
             lines.append(f"~ {mix} {n}: {_pct(a)} → {_pct(b)}")
     for field in ("size", "language", "multi_label"):
         a, b = getattr(old, field), getattr(new, field)
+        if field == "language":
+            a, b = language_name(a), language_name(b)
         if a != b:
             lines.append(f"~ {_field(field)}: {_value(a)} → {_value(b)}")
     if old.chat is not None and new.chat is not None:
@@ -567,7 +569,7 @@ def render_spec(spec: DatasetSpec) -> str:
                 high=hi,
             ),
             _("grounded in attached documents: {value}", value=_value(c.grounded)),
-            _("language: {language}", language=spec.language),
+            _("language: {language}", language=language_name(spec.language)),
             _("size: {n:,} conversations", n=spec.size),
         ]
         return (
@@ -586,7 +588,7 @@ def render_spec(spec: DatasetSpec) -> str:
         _("task: text classification (multi-label)")
         if spec.multi_label
         else _("task: text classification (single-label)"),
-        _("language: {language}", language=spec.language),
+        _("language: {language}", language=language_name(spec.language)),
         _("size: {n:,} rows", n=spec.size),
         _(
             "length: {length} ({low}–{high} words)",

@@ -108,6 +108,28 @@ def test_the_journey_speaks_the_browsers_language(
         assert t(code, "Sample {k} (contract v{version}): {n} rows.", k=1, version=1, n=6) in texts
         # the sample shows once: as the table, not also as Markdown rows
         assert page.locator(f"{ASSISTANT} th:text-is('#')").count() == 0
+        # the exact figures are in a closed fold, opened with a click
+        fold = page.locator("details.details-fold").last
+        fold.wait_for(timeout=QUICK)
+        assert fold.evaluate("el => el.open") is False
+        assert t(code, "Details") in fold.locator("summary").inner_text()
+        fold.locator("summary").click()
+        assert fold.locator("table").first.is_visible()
+        critique = (
+            t(
+                code,
+                "**Critique** — {rows} rows · judge agrees on {agreement} ({judged} judged) · "
+                "duplicates: {duplicates}",
+                rows=6,
+                agreement="X",
+                judged=6,
+                duplicates=0,
+            )
+            .split("—")[0]
+            .replace("**", "")
+            .strip()
+        )
+        assert critique in fold.inner_text()
         _shot(page, code, "3-sample")
         if code == "ro":  # no English sentence of the app is left on the page
             for english in ("Here is the proposed contract:", "Approve it to see a sample"):

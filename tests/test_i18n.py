@@ -152,3 +152,12 @@ async def test_the_setting_wins_over_the_language_written_in(fake_model, setting
         ev = await say(conv, RO_REQUEST)
         assert stage(ev) == "contract" and conv.language == "en"
         assert "Here is the proposed contract:" in text(ev)
+
+
+def test_data_languages_are_named_in_the_readers_language() -> None:
+    with i18n.using("ro"):
+        assert i18n.language_name("Romanian") == "română"
+        assert i18n.language_name("English") == "engleză"
+        assert i18n.language_name("Klingon") == "Klingon"  # no CLDR name: as it was written
+    with i18n.using("en"):
+        assert i18n.language_name("Romanian") == "Romanian"

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
-from agent.i18n import _
+from agent.i18n import _, language_name
 from agent.languages import LANGUAGES, fold, normalise_language
 from agent.spec import (
     LENGTH_BANDS,
@@ -568,7 +568,10 @@ def suggestions(
         if w in _WORD_OF_LANGUAGE:
             lang = _WORD_OF_LANGUAGE[w]
             cands.append(
-                (_("data in {language}", language=lang), [SpecEdit(op="set_language", value=lang)])
+                (
+                    _("data in {language}", language=language_name(lang)),
+                    [SpecEdit(op="set_language", value=lang)],
+                )
             )
     if not cands and spec.task == "textcat":
         # nothing recognisable: offer the commonest refinements of this contract

@@ -290,6 +290,14 @@ def running_app(tmp_path: Path) -> Iterator[str]:
     }
     env.pop("CHAINLIT_AUTH_SECRET", None)
     env.pop("APP_USERS", None)
+    # Chainlit keeps uploads in <app root>/.files and deletes that folder when it stops: a root of
+    # this test's own (the project's config and pages linked in) leaves other running apps alone
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in (".chainlit", "public", "chainlit.md", "chainlit_ro-RO.md"):
+        if (ROOT / name).exists():
+            (root / name).symlink_to(ROOT / name)
+    env["CHAINLIT_APP_ROOT"] = str(root)
     chainlit = Path(sys.executable).with_name("chainlit")
     log = tmp_path / "app.log"
     with log.open("wb") as out:

@@ -221,7 +221,7 @@ def reopen_notes() -> set[str]:
     return said
 
 
-def drop_reopen_notes(thread: dict[str, Any]) -> list[str]:
+def drop_reopen_notes(thread: Mapping[str, Any]) -> list[str]:
     """Take the notes of earlier reopenings out of a thread about to be shown; their step ids."""
     notes = reopen_notes()
     steps = thread.get("steps") or []

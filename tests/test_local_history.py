@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -252,7 +253,7 @@ def test_a_reopened_thread_keeps_one_welcome_in_any_language() -> None:
     with i18n.using("ro"):
         romanian = str(WELCOME_BACK)
     assert romanian != str(WELCOME_BACK)  # the catalogue has it
-    thread = {
+    thread: dict[str, Any] = {
         "id": "t",
         "steps": [
             _step("1", DESCRIPTION, "user_message"),

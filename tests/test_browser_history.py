@@ -78,9 +78,20 @@ def _sidebar_threads(page: Page) -> list[str]:
 
 def _bottom_shot(page: Page, name: str) -> None:
     """A screenshot of the end of the chat (it scrolls inside the page): the latest buttons."""
-    page.locator(ASSISTANT).last.scroll_into_view_if_needed()
+    last = page.locator(ASSISTANT).last
+    buttons = last.locator("button[id]")
+    (buttons.last if buttons.count() else last).scroll_into_view_if_needed()
     page.wait_for_timeout(300)
     _shot(page, name)
+
+
+def _after_continuing(page: Page) -> str:
+    """What the chat shows after "Continuing your unfinished dataset", up to its buttons (the
+    buttons are on the last message, which _wait_step waited for)."""
+    said = page.locator(ASSISTANT).all_inner_texts()
+    at = max(i for i, text in enumerate(said) if "Continuing your unfinished dataset" in text)
+    assert at < len(said) - 1, said  # something is shown after it
+    return "\n".join(said[at + 1 :])
 
 
 def _welcomes(page: Page) -> int:
@@ -135,8 +146,8 @@ def test_a_reload_keeps_the_conversation_and_the_history_lists_it(
         _open(page, open_app.url)
         page.locator(ASSISTANT, has_text="You have an unfinished dataset").wait_for(timeout=QUICK)
         assert click(page, "Continue it", QUICK) == ["Generate full size", "Cancel"]
-        sample = page.locator(ASSISTANT).nth(page.locator(ASSISTANT).count() - 2)
-        assert "Sample 1" in sample.inner_text()
+        assert "Sample 1" in _after_continuing(page)  # the sample it continues, then its buttons
+        sample = page.locator(ASSISTANT, has_text="Sample 1").last
         assert sample.locator("table").count() >= 1  # the rows, as a table
         _bottom_shot(page, "history-05-sample-continued.png")
     except BaseException:
@@ -167,15 +178,9 @@ def test_continue_it_shows_the_contract_it_continues(open_app: App, browser: Bro
 
         buttons = click(page, "Continue it", QUICK)
         assert buttons == ["Approve contract", "Cancel"]
-        texts = _texts(page)
-        assert "Continuing your unfinished dataset" in texts
-        assert CONTRACT in texts  # the contract it continues, above its buttons
-        last_two = page.locator(ASSISTANT).all_inner_texts()[-2:]
-        assert CONTRACT in last_two[0] and "positive" in last_two[0]
-        said = page.locator(ASSISTANT)
-        offer_at = said.count() - 4  # the offer, "Continuing …", the contract, its buttons
-        assert "unfinished dataset" in said.nth(offer_at).inner_text()
-        assert said.nth(offer_at).locator("button[id]").count() == 0  # the offer is used up
+        shown = _after_continuing(page)  # the contract it continues, then its buttons
+        assert CONTRACT in shown and "positive" in shown and "neutral" in shown
+        assert offer.locator("button[id]").count() == 0  # the offer is used up
         page.wait_for_url(re.compile(r"/thread/[0-9a-f-]+$"), timeout=QUICK)
         chat = page.url.rsplit("/", 1)[1]
         assert chat != left

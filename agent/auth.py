@@ -24,7 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from agent.config import Settings
-from agent.graph.publish import Context
+from agent.context import Context
 from agent.i18n import _
 
 HF_PROVIDER = "huggingface"

@@ -28,7 +28,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from agent.config import get_settings
-from agent.llm import LLMError, get_chat_models, resolve_provider, set_provider
+from agent.context import Context
+from agent.llm import LLMError, get_chat_models, resolve_provider
 from agent.session import Conversation, open_graph
 from agent.spec import SpecError, make_spec
 from agent.tools.documents import load_chunks
@@ -160,10 +161,13 @@ async def _generate(
     rows: int | None,
     yes: bool,
     says: list[str] | None = None,
+    context: Context | None = None,
 ) -> Path:
     pending = list(says or [])  # popped as said: each --say is said at most once
     async with open_graph() as graph:
         conv = Conversation(graph, f"cli-{uuid.uuid4().hex[:12]}")
+        if context is not None:
+            conv.context = context
         value: Any = text
         first = True
         state: dict[str, Any] = {}
@@ -213,9 +217,9 @@ async def _generate(
         return Path(state["export_dir"])
 
 
-async def _resume(run_dir: Path, out: Path | None) -> Path:
+async def _resume(run_dir: Path, out: Path | None, context: Context) -> Path:
     """Finish an interrupted run from its folder (same engine), then export it."""
-    settings = get_settings()
+    settings = context.settings or get_settings()
     meta = load_run(run_dir)
     if not meta.get("spec") or meta.get("task") not in ("textcat", "chat"):
         raise CliFailure(f"{run_dir} is not a run folder (no readable run.json)")
@@ -234,16 +238,18 @@ async def _resume(run_dir: Path, out: Path | None) -> Path:
             spec,
             int(meta["n"]),
             run_dir,
-            generator=get_chat_models("generate"),
-            judge=get_chat_models("judge") if settings.judge_full_run else None,
+            generator=get_chat_models("generate", context=context),
+            judge=get_chat_models("judge", context=context) if settings.judge_full_run else None,
             concurrency=settings.max_concurrency,
+            start=settings.concurrency,
+            engine=settings.engine,
             seed=int(meta.get("seed", 0)),
             on_progress=show,
             chunks=load_chunks(run_dir.parent / "documents") if spec.task == "chat" else None,
         )
     if result.reason:
         err.print(f"warning: {result.reason}", markup=False)
-    model = get_chat_models("generate")[0]
+    model = get_chat_models("generate", context=context)[0]
     name = getattr(model, "model", None) or getattr(model, "model_name", None)
     return export_dataset(
         spec,
@@ -304,36 +310,39 @@ def generate(
             raise CliFailure("--say needs some text")
         if says and resume is not None:
             raise CliFailure("--say is for a new conversation; --resume finishes a run as it is")
-        settings = get_settings()
+        # The overrides go in this run's own copy of the settings, handed to the graph as the
+        # session's context: the cached `get_settings()` object stays as the environment says.
+        overrides: dict[str, Any] = {}
         if provider:
             if provider not in ("auto", "ollama", "openai", "local"):
                 raise CliFailure(
                     f"unknown provider “{provider}”: use auto, ollama, openai or local"
                 )
-            settings.llm_provider = provider  # type: ignore[assignment]
+            overrides["llm_provider"] = provider
         if concurrency is not None:
             if concurrency < 1:
                 raise CliFailure("--concurrency must be at least 1")
             # the user's level is where the run starts, not only its ceiling: the adaptive limit
             # backs off from there on errors or climbing latency
-            settings.max_concurrency = settings.concurrency = concurrency
+            overrides["max_concurrency"] = overrides["concurrency"] = concurrency
         if engine is not None:
             if engine not in ("local", "ray"):
                 raise CliFailure(f"unknown engine “{engine}”: use local or ray")
-            settings.engine = engine  # type: ignore[assignment]
+            overrides["engine"] = engine
+        if endpoints:
+            overrides["endpoints"] = get_settings()._split_endpoints(endpoints)
+        settings = get_settings().model_copy(update=overrides)
         if rows is not None and not 1 <= rows <= settings.max_rows:
             raise CliFailure(f"--rows must be between 1 and {settings.max_rows:,}")
-        if endpoints:
-            settings.endpoints = settings._split_endpoints(endpoints)  # type: ignore[assignment]
         chosen, notice = resolve_provider(settings)
-        set_provider(chosen)
+        context = Context(provider=chosen, settings=settings)
         if notice:
             err.print(notice, markup=False)
         if resume is not None:
-            folder = asyncio.run(_resume(resume, out.resolve() if out else None))
+            folder = asyncio.run(_resume(resume, out.resolve() if out else None, context))
         else:
             text, extra = _first_message(description, spec, out, task, rows)
-            folder = asyncio.run(_generate(text, extra, rows, yes, says))
+            folder = asyncio.run(_generate(text, extra, rows, yes, says, context))
     except (CliFailure, LLMError) as exc:  # LLMError: a run stopped (disk full, server gone)
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None

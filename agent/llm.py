@@ -3,6 +3,10 @@
 Everything that talks to a model gets it from `get_chat_model`; tests swap the model here
 (`use_model`) and nowhere else. Every error a model server can raise is turned into an `LLMError`
 whose message is one sentence a user can act on.
+
+The provider is the session's (`Context.provider`, read from the graph's runtime context or passed
+in), else the app's default, resolved once at start-up (`set_provider`); one user switching the
+provider changes nothing for another.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from agent import ollama_http
 from agent.config import Settings, get_settings
+from agent.context import Context, current_context, session_settings
 from agent.i18n import Lazy, _, lazy
 from agent.reasoning import strip_reasoning
 
@@ -44,25 +49,45 @@ class LLMBadOutput(LLMError):
     """The model kept answering with something that does not fit the schema."""
 
 
-_override: BaseChatModel | None = None
+_overrides: dict[str | None, BaseChatModel] = {}
+"""Test models: by provider, or for every provider under None."""
 _resolved_provider: str | None = None
+"""The app's default provider, resolved once at start-up; a session's own choice wins over it."""
 
 
 @contextlib.contextmanager
-def use_model(model: BaseChatModel) -> Iterator[BaseChatModel]:
-    """Make every role use `model` (tests, and the CLI's scripted runs)."""
-    global _override
-    old, _override = _override, model
+def use_model(model: BaseChatModel, provider: str | None = None) -> Iterator[BaseChatModel]:
+    """Make every role use `model` (tests, and the CLI's scripted runs) — for one provider only
+    when `provider` is given (tests of per-session providers)."""
+    old = _overrides.get(provider)
+    _overrides[provider] = model
     try:
         yield model
     finally:
-        _override = old
+        if old is None:
+            _overrides.pop(provider, None)
+        else:
+            _overrides[provider] = old
 
 
 def set_provider(provider: str | None) -> None:
-    """Pin the provider chosen at start-up (by `resolve_provider`) for later `get_chat_model` calls."""
+    """Pin the app's default provider (chosen at start-up by `resolve_provider`); sessions that
+    chose their own (`Context.provider`) keep it."""
     global _resolved_provider
     _resolved_provider = provider
+
+
+def current_provider(settings: Settings | None = None, context: Context | None = None) -> str:
+    """The provider in force here: the session's, else the app's default, else the setting (which
+    may still be `auto`)."""
+    context = context or current_context()
+    settings = settings or session_settings(context)
+    return (context.provider if context else None) or _resolved_provider or settings.llm_provider
+
+
+def _test_model(provider: str | None) -> BaseChatModel | None:
+    """The test model for `provider` (None: the one for every provider)."""
+    return (_overrides.get(provider) if provider else None) or _overrides.get(None)
 
 
 def check_ollama(settings: Settings) -> str | None:
@@ -159,18 +184,30 @@ def resolve_provider(settings: Settings | None = None) -> tuple[str, str | None]
     return ("ollama" if lacking else "local"), notice
 
 
-def get_chat_model(role: Role = "steer", settings: Settings | None = None) -> BaseChatModel:
-    """The chat model for a role (steering, generation, judging)."""
-    if _override is not None:
-        return _override
-    settings = settings or get_settings()
-    provider = _resolved_provider or settings.llm_provider
-    if provider == "auto":
+def get_chat_model(
+    role: Role = "steer", settings: Settings | None = None, *, context: Context | None = None
+) -> BaseChatModel:
+    """The chat model for a role (steering, generation, judging), for the session of `context`
+    (default: the graph run's runtime context; outside one, the app's default)."""
+    if (test := _test_model(None)) is not None:
+        return test
+    context = context or current_context()
+    settings = settings or session_settings(context)
+    provider = current_provider(settings, context)
+    if provider == "auto":  # resolved once: for the session that chose it, else for the app
         provider, _notice = resolve_provider(settings)
-        set_provider(provider)
+        if context and context.provider == "auto":
+            context.provider = provider
+        else:
+            set_provider(provider)
+    if (test := _test_model(provider)) is not None:
+        return test
     temperature = 0.2 if role in ("steer", "judge") else settings.temperature
-    # Each role may use its own model (STEER_MODEL, GENERATE_MODEL, JUDGE_MODEL) on the same server.
-    role_model: str | None = getattr(settings, f"{role}_model", None)
+    # Each role may use its own model (STEER_MODEL, GENERATE_MODEL, JUDGE_MODEL) on the same
+    # server; a session may choose its own per role.
+    role_model: str | None = (context.models.get(role) if context else None) or getattr(
+        settings, f"{role}_model", None
+    )
     if provider == "ollama":
         # langchain's ChatOllama with `think: false` (reasoning models answer without reasoning),
         # sent without `think` to a server that refuses the field (see agent.ollama_http)
@@ -207,31 +244,37 @@ def get_chat_model(role: Role = "steer", settings: Settings | None = None) -> Ba
 
 
 def get_chat_models(
-    role: Role = "generate", settings: Settings | None = None
+    role: Role = "generate", settings: Settings | None = None, *, context: Context | None = None
 ) -> list[BaseChatModel]:
     """One chat model per endpoint (`settings.endpoints`, base URLs of the chosen provider).
 
     Without endpoints, or for the built-in model, this is `[get_chat_model(role)]`; a test's
     `use_model` override gives that one model.
     """
-    settings = settings or get_settings()
-    first = get_chat_model(role, settings)
-    if _override is not None or not settings.endpoints:
+    context = context or current_context()
+    settings = settings or session_settings(context)
+    first = get_chat_model(role, settings, context=context)
+    provider = current_provider(settings, context)
+    if not settings.endpoints or _test_model(provider) is not None:
         return [first]
-    provider = _resolved_provider or settings.llm_provider
     if provider not in ("ollama", "openai"):
         return [first]
     key = "ollama_base_url" if provider == "ollama" else "openai_base_url"
     return [
-        get_chat_model(role, settings.model_copy(update={key: url})) for url in settings.endpoints
+        get_chat_model(role, settings.model_copy(update={key: url}), context=context)
+        for url in settings.endpoints
     ]
 
 
-def friendly_error(exc: BaseException, settings: Settings | None = None) -> LLMError:
-    """Map any exception from a model call to an LLMError with an actionable sentence."""
+def friendly_error(
+    exc: BaseException, settings: Settings | None = None, *, context: Context | None = None
+) -> LLMError:
+    """Map any exception from a model call to an LLMError with an actionable sentence (about the
+    provider of `context`'s session, default: the graph run's)."""
     if isinstance(exc, LLMError):
         return exc
-    settings = settings or get_settings()
+    context = context or current_context()
+    settings = settings or session_settings(context)
     name = type(exc).__name__
     text = str(exc)
     status = getattr(exc, "status_code", None) or getattr(
@@ -250,7 +293,7 @@ def friendly_error(exc: BaseException, settings: Settings | None = None) -> LLME
             _(
                 "The model server is not answering ({where}) — start it (`ollama serve`) and press "
                 "Retry.",
-                where=_where(settings),
+                where=_where(settings, context),
             )
         )
     if timeout:
@@ -265,7 +308,7 @@ def friendly_error(exc: BaseException, settings: Settings | None = None) -> LLME
         return LLMUnavailable(
             _("The model server refused the API key (401) — check OPENAI_API_KEY.")
         )
-    openai = (_resolved_provider or settings.llm_provider) == "openai"
+    openai = current_provider(settings, context) == "openai"
     if "json_object" in text or ("response_format" in text and "json_schema" in text):
         return LLMUnavailable(
             _(
@@ -280,7 +323,7 @@ def friendly_error(exc: BaseException, settings: Settings | None = None) -> LLME
                 _(
                     "The model “{model}” was not found at {where} — check OPENAI_MODEL.",
                     model=settings.openai_model,
-                    where=_where(settings),
+                    where=_where(settings, context),
                 )
             )
         model = settings.ollama_model
@@ -293,9 +336,8 @@ def friendly_error(exc: BaseException, settings: Settings | None = None) -> LLME
     return LLMError(_("That step failed ({error}).", error=f"{name}: {text[:200]}"))
 
 
-def _where(settings: Settings) -> str:
-    provider = _resolved_provider or settings.llm_provider
-    if provider == "openai":
+def _where(settings: Settings, context: Context | None) -> str:
+    if current_provider(settings, context) == "openai":
         return settings.openai_base_url or "OPENAI_BASE_URL"
     return settings.ollama_base_url
 
@@ -317,7 +359,7 @@ def _structured_runnable(model: BaseChatModel, schema: type[BaseModel]) -> Any:
     else:
         kwargs: dict[str, Any] = {}
         if type(model).__name__ == "ChatOpenAI":
-            method = get_settings().openai_structured_method
+            method = session_settings().openai_structured_method
             kwargs["method"] = "function_calling" if method == "auto" else method
         runnable = model.with_structured_output(schema, **kwargs)
     _runnables[key] = runnable
@@ -377,7 +419,7 @@ async def structured_call(
 
     Raises LLMBadOutput when nothing usable came back, LLMUnavailable when the server is the problem.
     """
-    retries = retries or get_settings().llm_retries
+    retries = retries or session_settings().llm_retries
     runnable = _structured_runnable(model, schema)
     last: BaseException | None = None
     try:

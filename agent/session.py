@@ -25,10 +25,10 @@ from langgraph.types import Command
 
 from agent import i18n
 from agent.config import Settings, get_settings
+from agent.context import Context
 from agent.graph import build_graph
 from agent.graph.graph import Graph
 from agent.graph.nodes import STREAM_TAG
-from agent.graph.publish import Context
 from agent.i18n import _
 from agent.llm import LLMError, friendly_error
 
@@ -381,7 +381,7 @@ class Conversation:
             )
         except Exception as exc:  # any other failure: keep the thread, say what happened
             log.exception("graph step failed")
-            err = friendly_error(exc)
+            err = friendly_error(exc, context=self.context)
             yield Event(
                 "error",
                 f"{err} " + _("Your conversation is saved — press Retry to try that step again."),

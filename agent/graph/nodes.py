@@ -16,6 +16,7 @@ from langgraph.types import Command, interrupt
 
 from agent import archetypes, prompts
 from agent.config import get_settings
+from agent.context import session_settings
 from agent.graph.publish import parse_target
 from agent.graph.replies import (
     Reading,
@@ -809,7 +810,7 @@ def _status(text: str) -> None:
 async def sample(state: State) -> Command[Literal["critique"]]:
     from agent.llm import get_chat_models  # one model per endpoint (LLM_ENDPOINTS)
 
-    settings = get_settings()
+    settings = session_settings()  # the CLI's --concurrency is this session's, not the process's
     spec = _spec(state)
     k = state.get("samples_made", 0) + 1
     n = min(settings.sample_size, spec.size)
@@ -823,6 +824,7 @@ async def sample(state: State) -> Command[Literal["critique"]]:
         generator=get_chat_models("generate"),
         judge=get_chat_models("judge"),
         concurrency=settings.max_concurrency,
+        start=settings.concurrency,
         seed=1000 * spec.version + k,
         # the phase tells the UI these rows are a sample's, not a full run's
         on_progress=lambda p: writer({"progress": p | {"phase": "sample", "task": spec.task}}),
@@ -998,7 +1000,7 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
     rather than finishing a bad dataset; every row made so far stays in the run folder."""
     from agent.llm import get_chat_models  # one model per endpoint (LLM_ENDPOINTS)
 
-    settings = get_settings()
+    settings = session_settings()  # the CLI's --concurrency / --engine: this session's
     spec = _spec(state)
     run_dir = _run_root() / f"full-v{spec.version}-n{spec.size}"
     writer = get_stream_writer()
@@ -1015,6 +1017,8 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
         generator=get_chat_models("generate"),
         judge=get_chat_models("judge") if settings.judge_full_run else None,
         concurrency=settings.max_concurrency,
+        start=settings.concurrency,
+        engine=settings.engine,
         seed=spec.version,
         on_progress=lambda p: writer({"progress": p | {"task": spec.task}}),
         chunks=load_chunks(_run_root() / "documents") if spec.task == "chat" else None,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +18,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from agent.config import get_settings
+from agent.context import Context
 from agent.graph.state import State
 from agent.i18n import _
 
@@ -31,16 +31,6 @@ YES = re.compile(
     r"^\s*(yes|y|ok|okay|confirm(ed)?|go|do it|push it|send it|approve[d]?|da|oui|sí|si|ja)\W*$",
     re.I,
 )
-
-
-@dataclass
-class Context:
-    """Per-session secrets and identity, held in memory only (not checkpointed)."""
-
-    hf_token: str | None = None
-    argilla_api_url: str | None = None
-    argilla_api_key: str | None = None
-    argilla_workspace: str | None = None
 
 
 def parse_target(text: str) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from agent.spec import DatasetSpec, make_spec
-from agent.tools.export import export_dataset, size_category, zip_folder
+from agent.tools.export import card_data, export_dataset, size_category, zip_folder
 
 HISTORY = [
     {"version": 1, "diff": []},
@@ -114,6 +114,24 @@ def test_card_header_and_sections(tmp_path: Path, multi: bool) -> None:
     assert "| duplicates_replaced | 2 |" in text and "| agreement | 0.833 |" in text
     assert "| positive | 0 | Likes the film. | 70 % |" in text
     assert "| judge_label" in text and "| agreement |" in text
+
+
+def test_the_card_is_huggingface_hubs_dataset_card_and_keeps_the_users_words_verbatim(
+    tmp_path: Path,
+) -> None:
+    # a description with template and YAML-fence look-alikes: written as typed, never rendered
+    said = "Reviews {{ card_data }} {% raw %} and a line\n---\nthat looks like a fence."
+    spec = _spec().model_copy(update={"description": said})
+    folder = export_dataset(spec, _rows(), tmp_path / "x", model_info={}, history=[], metrics={})
+    written = (folder / "README.md").read_text(encoding="utf-8")
+    card = DatasetCard.load(folder / "README.md")
+    assert str(card) == written  # the file is exactly what DatasetCard writes
+    assert said in card.text
+    expected = card_data(spec, datasets.load_dataset(str(folder))["train"], "other").to_dict()
+    assert {k: v for k, v in card.data.to_dict().items() if k != "dataset_info"} == {
+        k: v for k, v in expected.items() if k != "dataset_info"
+    }
+    assert datasets.load_dataset(str(folder))["train"].num_rows == 6
 
 
 def test_license_and_unknown_language(tmp_path: Path) -> None:

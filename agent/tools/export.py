@@ -3,7 +3,8 @@
 Layout of `out_dir`::
 
     data/train-00000-of-00001.parquet   text + label (ClassLabel) or labels (List(ClassLabel)) + provenance
-    README.md                           dataset card with a YAML header the Hub and `load_dataset` read
+    README.md                           dataset card (huggingface_hub's `DatasetCard`): metadata the Hub
+                                        and `load_dataset` read, then the text
     spec.json                           the approved contract
 
 The folder is written to a temporary sibling and swapped in, so a failed export never damages an
@@ -37,7 +38,7 @@ from typing import Any
 
 import datasets
 import pyarrow.parquet as pq
-import yaml
+from huggingface_hub import DatasetCard, DatasetCardData
 
 from agent.spec import DatasetSpec
 
@@ -335,37 +336,37 @@ def _table(header: tuple[str, ...], rows: Iterable[Iterable[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _header(spec: DatasetSpec, ds: datasets.Dataset, license: str) -> str:
+def card_data(spec: DatasetSpec, ds: datasets.Dataset, license: str) -> DatasetCardData:
+    """The card's metadata: what the Hub shows and searches on, and what `load_dataset` reads."""
     n = ds.num_rows
-    meta: dict[str, Any] = {"license": license}
     code = LANGUAGE_CODES.get(spec.language.strip().lower())
-    if code:
-        meta["language"] = [code]
-    if spec.task == "chat":
-        meta["task_categories"] = ["text-generation"]
-        meta["tags_extra"] = ["sft", "conversational"]
-    else:
-        meta["task_categories"] = ["text-classification"]
-        meta["task_ids"] = [
-            "multi-label-classification" if spec.multi_label else "multi-class-classification"
-        ]
-    extra_tags = meta.pop("tags_extra", [])
-    meta |= {
-        "size_categories": [size_category(n)],
-        "tags": ["synthetic", "dataset-agent", *extra_tags],
-        "pretty_name": spec.name,
+    chat = spec.task == "chat"
+    kind = "multi-label-classification" if spec.multi_label else "multi-class-classification"
+    return DatasetCardData(
+        license=license,
+        language=[code] if code else None,
+        task_categories=["text-generation"] if chat else ["text-classification"],
+        task_ids=None if chat else [kind],
+        size_categories=[size_category(n)],
+        tags=["synthetic", "dataset-agent", *(["sft", "conversational"] if chat else [])],
+        pretty_name=spec.name,
         # The Hub's viewer reads this; `datasets` also keys its local cache on it — without it,
         # load_dataset(folder) serves an earlier export of the same name from ~/.cache.
-        "dataset_info": {
+        dataset_info={
             "features": ds.features._to_yaml_list(),
             "splits": [{"name": "train", "num_bytes": ds.data.nbytes, "num_examples": n}],
             "dataset_size": ds.data.nbytes,
         },
-        "configs": [
+        configs=[
             {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}
         ],
-    }
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
+    )
+
+
+def _card(data: DatasetCardData, text: str) -> str:
+    """A `DatasetCard` of that metadata and Markdown text, as README.md holds it. (Not
+    `DatasetCard.from_template`: it renders Jinja, and the text quotes what the user wrote.)"""
+    return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n{text}"))
 
 
 def _history(history: list[dict]) -> str:
@@ -439,7 +440,7 @@ def render_card(
         f"{'.feature' if spec.multi_label else ''}.names\n"
         f'print(ds["train"][0], names)\n```'
     )
-    return f"""{_header(spec, ds, license)}
+    text = f"""
 # {spec.name}
 
 A synthetic {kind} text-classification dataset in {spec.language} with {n:,} rows,
@@ -485,6 +486,7 @@ The contract went through {len(history) or 1} version(s) ({refinements} refineme
 
 {snippet}
 """
+    return _card(card_data(spec, ds, license), text)
 
 
 # --- chat / SFT ----------------------------------------------------------------------------------
@@ -576,7 +578,7 @@ def render_chat_card(
         else "Conversations are not grounded in documents: answers come from the model's own knowledge."
     )
     system = chat.system_prompt.replace("\n", "\n> ")
-    return f"""{_header(spec, ds, license)}
+    text = f"""
 # {spec.name}
 
 Synthetic chat conversations in {spec.language} for supervised fine-tuning: {n:,} conversations of
@@ -630,3 +632,4 @@ ds = load_dataset("<user>/{spec.name}")  # or the local folder path
 # TRL: SFTTrainer(model=..., train_dataset=ds["train"])  — the `messages` column is used as is
 ```
 """
+    return _card(card_data(spec, ds, license), text)

@@ -524,11 +524,11 @@ def spec_diff(old: DatasetSpec, new: DatasetSpec) -> list[str]:
             mix = _("mix")
             lines.append(f"~ {mix} {n}: {_pct(a)} → {_pct(b)}")
     for field in ("size", "language", "multi_label"):
-        a, b = getattr(old, field), getattr(new, field)
+        was, now = getattr(old, field), getattr(new, field)
         if field == "language":
-            a, b = language_name(a), language_name(b)
-        if a != b:
-            lines.append(f"~ {_field(field)}: {_value(a)} → {_value(b)}")
+            was, now = language_name(was), language_name(now)
+        if was != now:
+            lines.append(f"~ {_field(field)}: {_value(was)} → {_value(now)}")
     if old.chat is not None and new.chat is not None:
         for field in ("turns", "answer_style", "answer_length", "personas", "intents", "grounded"):
             a, b = getattr(old.chat, field), getattr(new.chat, field)

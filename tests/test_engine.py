@@ -242,6 +242,35 @@ def test_deduper_catches_exact_and_near_copies_but_not_different_texts() -> None
     d.close()
 
 
+def test_signatures_are_datasketchs_minhash_value_for_value() -> None:
+    """The engine signs in numpy (importing datasketch cost every CLI start a third of a second,
+    scipy included); its signatures are datasketch 2's MinHash(num_perm=64, seed=1) exactly, so
+    estimates, thresholds and the LSH bands are what they were."""
+    from datasketch import MinHash
+
+    from agent.tools.generate import _norm
+
+    d = Deduper()
+    rng = random.Random(7)
+    vocab = "the order price refund shop big small red blue ok ça été ünïcode 1 2".split()
+    texts = ["", "one", "two words", words("base", 60), words("base", 60).upper() + "!"]
+    texts += [" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 80))) for _ in range(200)]
+    for text in texts:
+        w = _norm(text).split()
+        shingles = {" ".join(w[i : i + 3]) for i in range(max(1, len(w) - 2))}
+        m = MinHash(num_perm=64, seed=1)
+        m.update_batch([s.encode() for s in shingles])
+        assert d.signature(text).tolist() == [int(v) for v in m.hashvalues], text
+    d.close()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import sys, agent.tools.generate; print('scipy' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert gone.stdout.strip() == "False"  # the engine alone does not pull scipy in
+
+
 async def test_planted_near_duplicates_are_replaced_and_counted(tmp_path: Path) -> None:
     planted = {r for r in range(1, 40, 4)}
 

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
-from datasketch import MinHash
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
@@ -131,8 +130,49 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", "", text.lower())).strip()
 
 
+# MurmurHash3's 32-bit finalizer: (shift, multiplier, shift, multiplier, shift)
+_FMIX32 = (
+    np.uint32(16),
+    np.uint32(0x85EBCA6B),
+    np.uint32(13),
+    np.uint32(0xC2B2AE35),
+    np.uint32(16),
+)
+
+
+def minhash_permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The (a, b) of `num_perm` affine permutations h → a·h + b mod 2³², a odd — drawn exactly as
+    datasketch 2's MinHash(num_perm, seed) draws them for its default "affine32" scheme."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+def minhash(shingles: set[str], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The MinHash signature (uint32) of a set of shingles: datasketch 2's `MinHash.update_batch`
+    with its default sha1_hash32 and "affine32" scheme, value for value (a test holds it to that).
+
+    In numpy here because importing datasketch imports all of it, scipy included: a third of a
+    second of every CLI start, for the ~15 lines below."""
+    hv = np.fromiter(
+        (int.from_bytes(hashlib.sha1(s.encode()).digest()[:4], "little") for s in shingles),
+        dtype=np.uint32,
+        count=len(shingles),
+    ).reshape(-1, 1)
+    s1, m1, s2, m2, s3 = _FMIX32
+    hv = hv ^ (hv >> s1)
+    hv = hv * m1
+    hv = hv ^ (hv >> s2)
+    hv = hv * m2
+    hv = hv ^ (hv >> s3)
+    out: np.ndarray = (hv * a + b).min(axis=0)  # uint32 arithmetic: wrapping is the mod 2³²
+    return out
+
+
 class Deduper:
-    """Exact and near-duplicate detection: MinHash (datasketch) over word 3-shingles, LSH banding.
+    """Exact and near-duplicate detection: MinHash over word 3-shingles (datasketch's affine32
+    scheme), LSH banding.
 
     The one structure that grows with the run, so it lives in SQLite rather than in Python objects:
     a private temporary database (deleted when closed) whose page cache is bounded, so memory stays
@@ -146,8 +186,7 @@ class Deduper:
 
     def __init__(self, threshold: float = 0.9, num_perm: int = 64) -> None:
         self.threshold = threshold
-        proto = MinHash(num_perm=num_perm, seed=1)
-        self._perm, self._scheme = proto.permutations, proto.scheme
+        self._a, self._b = minhash_permutations(num_perm, seed=1)
         self.num_perm = num_perm
         self.size = self._nbytes = 0
         self._salt = np.arange(1, self.BANDS + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
@@ -169,9 +208,7 @@ class Deduper:
     def signature(self, text: str) -> np.ndarray:
         words = _norm(text).split()
         shingles = {" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
-        m = MinHash(num_perm=self.num_perm, permutations=self._perm, scheme=self._scheme)
-        m.update_batch([s.encode() for s in shingles])
-        return np.asarray(m.hashvalues, dtype=np.uint32)
+        return minhash(shingles, self._a, self._b)
 
     def _bands(self, sig: np.ndarray) -> list[int]:
         bands = sig[: self.BANDS * self.ROWS].reshape(self.BANDS, self.ROWS).astype(np.uint64)

@@ -17,7 +17,9 @@ with a one-line reason.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -53,6 +55,26 @@ def _bar() -> Progress:
         console=err,
         transient=True,
     )
+
+
+def _is_cli_process() -> bool:
+    """This process is the CLI itself (`python -m agent`, `dataset-agent`), not a test's runner."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(spec, "name", None) == "agent.__main__" or Path(sys.argv[0]).stem == (
+        "dataset-agent"
+    )
+
+
+def _exit_now() -> None:
+    """End a finished CLI process at once. The rows and the export are written and closed; what
+    is left is the interpreter tearing down ~2,700 modules (0.7–1 s measured here), which the user
+    would wait for. Exit handlers still run (logging, Ray's shutdown); output is flushed."""
+    if not _is_cli_process():
+        return
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _describe(p: dict[str, Any]) -> str:
@@ -352,6 +374,7 @@ def generate(
         )
         raise typer.Exit(130) from None
     typer.echo(str(folder))
+    _exit_now()
 
 
 @app.command("serve")

@@ -307,11 +307,14 @@ async def settings_update(values: dict[str, Any]) -> None:
         cl.user_session.set("provider", provider)
         settings = get_settings().model_copy(update={"llm_provider": provider})
         chosen, notice = await asyncio.to_thread(resolve_provider, settings)
-        set_provider(chosen)
+        conv.context.provider = chosen  # this chat only: other users keep theirs
         await cl.Message(
             content=str(notice)
             if notice
-            else _("Using the {provider} provider from now on.", provider=chosen)
+            else _(
+                "Using the {provider} provider in this chat from now on; other users keep theirs.",
+                provider=chosen,
+            )
         ).send()
 
 
@@ -842,6 +845,7 @@ async def _continue(action: cl.Action) -> None:
     if not prompt:  # a step was cut short: it carries on
         await _send({"action": "retry"})
         return
+    cl.user_session.set("last_said", None)  # its buttons go on what it shows, or stand alone
     await cl.Message(
         content=_(
             "Continuing your unfinished dataset: “{description}”.",

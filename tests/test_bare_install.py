@@ -56,6 +56,7 @@ def no_built_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """As if llama-cpp-python had not installed: `import llama_cpp` fails."""
     local.missing.cache_clear()
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # None in sys.modules: ImportError
+    monkeypatch.setattr(local, "_loaded", {})  # a model an earlier test loaded is not here
     yield
     local.missing.cache_clear()
 

@@ -13,6 +13,7 @@ from collections import Counter
 
 import pytest
 
+from agent import i18n
 from agent.session import Conversation, open_graph
 from tests.test_e2e_real import local_model, say, stage  # noqa: F401 (local_model: a fixture)
 
@@ -53,7 +54,10 @@ async def test_more_negative_reviews_on_the_builtin_model(
 
         ev = await say(conv, refinement)
         diffs = [e.text for e in ev if e.data.get("kind") == "diff"]
-        assert diffs and f"~ mix {negative}:" in diffs[0] and "v1 → v2" in diffs[0]
+        with i18n.using(conv.language):  # the diff is said in the conversation's language
+            mix = i18n._("mix")
+        assert conv.language == ("ro" if language == "Romanian" else "en")
+        assert diffs and f"~ {mix} {negative}:" in diffs[0] and "v1 → v2" in diffs[0]
         state = (await conv.state()).values
         assert state["spec"]["version"] == 2
         assert state["spec"]["mix"][negative] > spec["mix"][negative]

@@ -89,11 +89,54 @@ class ChatShape(BaseModel):
         return self
 
 
+Difficulty = Literal["easy", "medium", "hard"]
+DIFFICULTIES: tuple[str, ...] = get_args(Difficulty)
+RagSource = Literal["documents", "dataset", "description"]
+
+
+class RagShape(BaseModel):
+    """The shape of retrieval (RAG) rows: a passage (`context`), a question it answers and the
+    grounded `response`; optionally retrieval and reranking pairs for embedders and rerankers."""
+
+    source: RagSource = Field(
+        "description",
+        description="Where the passages come from: attached documents, a dataset column, or "
+        "written by the model from the description.",
+    )
+    seed_dataset: str | None = Field(
+        None, description="A Hub dataset id or a local Parquet/CSV/JSONL file or folder."
+    )
+    seed_column: str | None = Field(None, description="The seed dataset's text column.")
+    retrieval: bool = Field(
+        True, description="Add positive_retrieval: another query the passage answers."
+    )
+    hard_negatives: bool = Field(
+        False,
+        description="Add negative_retrieval: a close query the passage does not answer "
+        "(implies retrieval).",
+    )
+    reranking: bool = Field(
+        False,
+        description="Add positive_reranking / negative_reranking: a relevant and a similar but "
+        "irrelevant passage.",
+    )
+    difficulty: Difficulty = Field("medium", description="How hard the questions are.")
+    answer_length: LengthBand = Field("short", description="Length band of the responses.")
+
+    @model_validator(mode="after")
+    def _check(self) -> RagShape:
+        if self.hard_negatives:
+            self.retrieval = True
+        if self.source == "dataset" and not (self.seed_dataset and self.seed_column):
+            raise SpecError(_("Passages from a dataset need its id or path and its text column."))
+        return self
+
+
 class DatasetSpec(BaseModel):
     """The contract the user approves; versioned."""
 
     version: int = 1
-    task: Literal["textcat", "chat"] = "textcat"
+    task: Literal["textcat", "chat", "rag"] = "textcat"
     name: str = Field("synthetic-dataset", description="Folder and repo-friendly dataset name.")
     description: str
     labels: list[Label] = Field(default_factory=list)
@@ -105,6 +148,7 @@ class DatasetSpec(BaseModel):
     size: int = 100
     style: Style = Field(default_factory=Style)
     chat: ChatShape | None = None
+    rag: RagShape | None = None
 
     @field_validator("name")
     @classmethod
@@ -127,7 +171,12 @@ class DatasetSpec(BaseModel):
                 raise SpecError(
                     _("A chat dataset needs its conversation shape (system prompt, turns).")
                 )
-            self.labels, self.mix, self.multi_label = [], {}, False
+            self.labels, self.mix, self.multi_label, self.rag = [], {}, False, None
+            return self
+        if self.task == "rag":
+            if self.rag is None:
+                self.rag = RagShape()
+            self.labels, self.mix, self.multi_label, self.chat = [], {}, False, None
             return self
         names = [label.name for label in self.labels]
         if any(not n for n in names):

@@ -23,7 +23,8 @@ from pydantic import Field
 from agent.config import Settings
 from agent.llm import get_chat_model
 from agent.spec import DatasetSpec, make_spec
-from agent.tools.generate import RunResult, _norm, read_rows, run_generation
+from agent.tools.dedup import _norm
+from agent.tools.generate import RunResult, read_rows, run_generation
 from tests.fixed_delay_server import Knobs, reply_for
 
 ROOT = Path(__file__).resolve().parent.parent

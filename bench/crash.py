@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.tools.generate import TextClassification, init_run, read_rows
+from agent.tasks.textcat.rows import TextClassification
+from agent.tools.generate import init_run, read_rows
 from bench.common import ROOT, SPEC, fixed_delay, line_count
 
 

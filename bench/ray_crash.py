@@ -24,7 +24,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from agent.tools.generate import TextClassification, init_run, quotas, read_rows
+from agent.tasks.base import quotas
+from agent.tasks.textcat.rows import TextClassification
+from agent.tools.generate import init_run, read_rows
 from bench.common import ROOT, SPEC, fixed_delay
 
 

@@ -13,7 +13,7 @@ from langchain_core.messages import BaseMessage
 
 from agent.llm import use_model
 from agent.session import Conversation, open_graph
-from agent.tools.chat_task import validate_messages
+from agent.tasks.chat.rows import validate_messages
 from tests.chat_helpers import say, stage, text
 from tests.conftest import VOCAB, as_choice
 from tests.fakes import ScriptedModel

@@ -84,7 +84,8 @@ def test_a_resumed_run_that_stops_says_why_in_one_line(
     import errno
 
     from agent.spec import make_spec
-    from agent.tools.generate import RowWriter, TextClassification, init_run, read_rows
+    from agent.tasks.textcat.rows import TextClassification
+    from agent.tools.generate import RowWriter, init_run, read_rows
     from tests.fixed_delay_server import fixed_delay_server
 
     spec = make_spec(

@@ -10,7 +10,7 @@ from typing import Any
 import datasets
 
 from agent.session import Conversation, open_graph
-from agent.tools.generate import quotas
+from agent.tasks.base import quotas
 from tests.chat_helpers import say, stage, text
 
 DESCRIPTION = "A dataset covering customer reviews for an e-commerce website."

@@ -16,7 +16,7 @@ import pytest
 from agent.config import get_settings
 from agent.llm import set_provider
 from agent.session import Conversation, Event, open_graph
-from agent.tools.generate import quotas
+from agent.tasks.base import quotas
 
 pytestmark = pytest.mark.e2e
 
@@ -106,7 +106,7 @@ def test_ten_two_turn_conversations_on_the_builtin_model(
     from typer.testing import CliRunner
 
     from agent.cli import app
-    from agent.tools.chat_task import validate_messages
+    from agent.tasks.chat.rows import validate_messages
 
     spec = {
         "task": "chat",

@@ -29,17 +29,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from agent.config import get_settings
 from agent.llm import get_chat_models
 from agent.spec import make_spec
-from agent.tools.generate import (
-    Deduper,
-    Permutation,
-    RowWriter,
-    RunStopped,
-    TextClassification,
-    init_run,
-    quotas,
-    read_rows,
-    run_generation,
-)
+from agent.tasks.base import Permutation, quotas
+from agent.tasks.textcat.rows import TextClassification
+from agent.tools.dedup import Deduper
+from agent.tools.generate import RowWriter, RunStopped, init_run, read_rows, run_generation
 from agent.tools.scheduler import AIMD, Scheduler, ServerGone
 from bench.common import near_dup_rate, ollama_model
 from tests.conftest import VOCAB
@@ -158,7 +151,7 @@ async def test_every_row_is_asked_for_its_own_length_and_progress_counts_each_at
 
 
 def test_chat_personas_topics_and_answer_lengths_get_exact_equal_shares() -> None:
-    from agent.tools.chat_task import Conversations
+    from agent.tasks.chat.rows import Conversations
 
     chat = make_spec(
         {
@@ -248,7 +241,7 @@ def test_signatures_are_datasketchs_minhash_value_for_value() -> None:
     estimates, thresholds and the LSH bands are what they were."""
     from datasketch import MinHash
 
-    from agent.tools.generate import _norm
+    from agent.tools.dedup import _norm
 
     d = Deduper()
     rng = random.Random(7)

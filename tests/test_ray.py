@@ -28,7 +28,9 @@ from langchain_core.messages import BaseMessage
 
 from agent.config import get_settings
 from agent.spec import make_spec
-from agent.tools.generate import TextClassification, init_run, quotas, read_rows, run_generation
+from agent.tasks.base import quotas
+from agent.tasks.textcat.rows import TextClassification
+from agent.tools.generate import init_run, read_rows, run_generation
 from agent.tools.ray_engine import SHARDS_DIR, DedupIndex, committed, shard_dir
 from bench.common import near_dup_rate, ollama_model
 from tests.conftest import VOCAB

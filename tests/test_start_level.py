@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from agent.cli import app
 from agent.config import get_settings
 from agent.spec import make_spec
-from agent.tools.generate import TextClassification, init_run, read_rows
+from agent.tasks.textcat.rows import TextClassification
+from agent.tools.generate import init_run, read_rows
 from tests.fixed_delay_server import fixed_delay_server
 
 SPEC = make_spec(

@@ -56,7 +56,7 @@ from typing import Any
 
 from agent.i18n import _, ngettext
 from agent.spec import LENGTH_BANDS, DatasetSpec
-from agent.tools.generate import Deduper
+from agent.tools.dedup import Deduper
 
 NONE = "(none)"
 SIMILARITY_SAMPLE = 2000

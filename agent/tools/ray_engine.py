@@ -46,13 +46,13 @@ from pydantic import SecretStr
 
 from agent import ollama_http
 from agent.config import get_settings
+from agent.tasks.base import RowTask, quotas
+from agent.tools.dedup import Deduper
 from agent.tools.generate import (
     META_FILE,
     ROWS_FILE,
     SHARDS_DIR,
-    Deduper,
     Progress,
-    RowTask,
     RunResult,
     RunStopped,
     TaskRecipe,
@@ -62,7 +62,6 @@ from agent.tools.generate import (
     init_run,
     load_run,
     load_state,
-    quotas,
     read_journal,
     run_task,
 )

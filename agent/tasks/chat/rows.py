@@ -20,7 +20,7 @@ from agent.llm import LLMBadOutput, as_messages
 from agent.reasoning import strip_reasoning
 from agent.schemas import ChatJudgement, UserTurn
 from agent.spec import LENGTH_BANDS, DatasetSpec
-from agent.tools.generate import Caller, Permutation, Spread, even, length_bands, run_meta
+from agent.tasks.base import Caller, Permutation, Spread, even, length_bands, run_meta
 
 DEFAULT = "general"
 

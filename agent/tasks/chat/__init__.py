@@ -1,0 +1,36 @@
+"""Chat / SFT conversations: `messages` as TRL's SFTTrainer expects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.spec import DatasetSpec
+from agent.tasks.base import RowTask
+from agent.tasks.chat import publish
+from agent.tasks.chat.rows import Conversations
+
+
+class Chat:
+    name = "chat"
+
+    def row_task(
+        self,
+        spec: DatasetSpec,
+        n: int,
+        seed: int,
+        *,
+        judge: bool,
+        chunks: list[dict[str, str]] | None = None,
+    ) -> RowTask[Any]:
+        return Conversations(spec, n, seed, judge=judge, chunks=chunks)
+
+    def uses_chunks(self, spec: DatasetSpec) -> bool:
+        return spec.chat is not None and spec.chat.grounded
+
+    build_dataset = staticmethod(publish.build_dataset)
+    render_card = staticmethod(publish.render_card)
+    argilla_settings = staticmethod(publish.argilla_settings)
+    argilla_record = staticmethod(publish.argilla_record)
+
+
+KIND = Chat()

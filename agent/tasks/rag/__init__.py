@@ -1,0 +1,38 @@
+"""Retrieval / RAG rows: `context` (a passage, verbatim), `question`, `response`; optional
+retrieval pairs (`positive_retrieval`, `negative_retrieval`) and reranking pairs
+(`positive_reranking`, `negative_reranking`), with provenance (`chunk_id`, `source`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.spec import DatasetSpec
+from agent.tasks.base import RowTask
+from agent.tasks.rag import publish
+from agent.tasks.rag.rows import RagRows
+
+
+class Rag:
+    name = "rag"
+
+    def row_task(
+        self,
+        spec: DatasetSpec,
+        n: int,
+        seed: int,
+        *,
+        judge: bool,
+        chunks: list[dict[str, str]] | None = None,
+    ) -> RowTask[Any]:
+        return RagRows(spec, n, seed, judge=judge, chunks=chunks)
+
+    def uses_chunks(self, spec: DatasetSpec) -> bool:
+        return spec.rag is not None and spec.rag.source != "description"
+
+    build_dataset = staticmethod(publish.build_dataset)
+    render_card = staticmethod(publish.render_card)
+    argilla_settings = staticmethod(publish.argilla_settings)
+    argilla_record = staticmethod(publish.argilla_record)
+
+
+KIND = Rag()

@@ -382,3 +382,23 @@ async def test_run_generation_makes_n_rows_with_unique_questions(
         "loans": 3,
     }
     assert all(set(r) >= {*BASE, "positive_retrieval", *TAIL} for r in rows)
+
+
+async def test_the_prompt_carries_the_language_difficulty_topic_and_word_band() -> None:
+    spec = make_spec(
+        {
+            "task": "rag",
+            "description": "Întrebări despre biblioteca orașului.",
+            "language": "Romanian",
+            "style": {"topics": ["program"]},
+            "rag": {"source": "documents", "difficulty": "hard", "answer_length": "medium"},
+        }
+    )
+    task = RagRows(spec, 3, seed=0, judge=False, chunks=make_chunks(3))
+    llm = FakeLLM()
+    plan = task.plan(2)
+    assert await task.draft(plan, 0, llm) is not None
+    system, user = (str(m.content) for m in llm.calls[0][2])
+    assert "in Romanian" in system and spec.description in system
+    assert "hard: it needs reasoning" in user and "program" in user
+    assert f"{plan.words[0]}-{plan.words[1]} words" in user

@@ -4,9 +4,15 @@
     python -m agent generate --spec data/datasets/x/spec.json --yes
     python -m agent generate --resume data/runs/<thread>/full-v1-n500 --yes
     python -m agent generate -d "shop reviews" --say "make it more negative reviews" --yes
+    python -m agent generate -d "questions on our FAQ" --task rag --documents faq.md --yes
+    python -m agent generate -d "support Q&A" --task rag --seed-dataset owner/name \
+        --seed-column text --yes
 
 `--task` and `--rows` are final: they go into the state as `locked`, which a model's reading of
-the conversation never overrides. Each `--say` is said once, in order, at the sample review (as a
+the conversation never overrides. `--documents` and `--seed-dataset`/`--seed-column` fill the
+conversation's documents store (the passages grounded tasks use) before the graph runs, and are
+locked too (`documents`, `seed_dataset`, `seed_column`), so the contract records where the
+passages come from. Each `--say` is said once, in order, at the sample review (as a
 person would type it) before the full run; a one-line summary per `--say` goes to stderr.
 
 Progress goes to stderr (with the run folder, which `--resume` finishes after a stop or a crash);
@@ -29,14 +35,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from agent import tasks
 from agent.config import get_settings
 from agent.context import Context
+from agent.graph.nodes import thread_root
 from agent.llm import LLMError, get_chat_models, resolve_provider
 from agent.session import Conversation, open_graph
 from agent.spec import SpecError, make_spec
-from agent.tools.documents import load_chunks
+from agent.tools.documents import DocumentError, add_documents, load_chunks
 from agent.tools.export import export_dataset
 from agent.tools.generate import load_run, read_rows, run_generation
+from agent.tools.sources import seed_chunks, store_chunks
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build synthetic datasets.")
 err = Console(stderr=True, soft_wrap=True)
@@ -129,12 +138,15 @@ def _first_message(
     out: Path | None,
     task: str | None = None,
     rows: int | None = None,
+    *,
+    choices: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The opening message and the initial state: a description, or a saved contract.
 
     `--task` and `--rows` are the user's explicit choices: they go into `locked`, which the graph
     never lets a model's reading override (a clarify answer saying "chat" does not turn a
-    `--task textcat` run into chat data; the first contract already has the size)."""
+    `--task textcat` run into chat data; the first contract already has the size). `choices`
+    are the others (`documents`, `seed_dataset`, `seed_column`), locked the same way."""
     extra: dict[str, Any] = {}
     if out is not None:
         extra["out_dir"] = str(out.resolve())
@@ -143,6 +155,7 @@ def _first_message(
         locked["task"] = extra["task"] = task
     if rows is not None:
         locked["size"] = rows
+    locked |= choices or {}
     if locked:
         extra["locked"] = locked
     if spec_path is not None:
@@ -184,10 +197,11 @@ async def _generate(
     yes: bool,
     says: list[str] | None = None,
     context: Context | None = None,
+    thread_id: str | None = None,
 ) -> Path:
     pending = list(says or [])  # popped as said: each --say is said at most once
     async with open_graph() as graph:
-        conv = Conversation(graph, f"cli-{uuid.uuid4().hex[:12]}")
+        conv = Conversation(graph, thread_id or _new_thread())
         if context is not None:
             conv.context = context
         value: Any = text
@@ -239,11 +253,60 @@ async def _generate(
         return Path(state["export_dir"])
 
 
+def _new_thread() -> str:
+    return f"cli-{uuid.uuid4().hex[:12]}"
+
+
+def _read_documents(paths: list[Path]) -> list[tuple[str, bytes]]:
+    files = []
+    for path in paths:
+        try:
+            files.append((path.name, path.read_bytes()))
+        except OSError as exc:
+            raise CliFailure(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return files
+
+
+def _fill_store(
+    store: Path,
+    documents: list[Path],
+    seed_dataset: str | None,
+    seed_column: str | None,
+) -> None:
+    """Put the attached documents and the seed dataset's passages in the conversation's
+    documents store (where the graph reads the chunks), saying one line for each and each
+    problem; nothing usable from what was given is a failure."""
+    if documents:
+        added, notes = add_documents(store, _read_documents(documents))
+        for note in notes:
+            err.print(f"note: {note}", markup=False, highlight=False)
+        if not added:
+            raise CliFailure("no usable text in the documents given with --documents")
+        names = ", ".join(dict.fromkeys(c["source"] for c in load_chunks(store)))
+        err.print(
+            f"added {added} chunk{'s' if added != 1 else ''} from {names}",
+            markup=False,
+            highlight=False,
+        )
+    if seed_dataset and seed_column:
+        try:
+            chunks = seed_chunks(seed_dataset, seed_column)
+        except DocumentError as exc:
+            raise CliFailure(str(exc)) from None
+        added = store_chunks(store, chunks)
+        err.print(
+            f"added {added} chunk{'s' if added != 1 else ''} from column “{seed_column}” "
+            f"of {seed_dataset}",
+            markup=False,
+            highlight=False,
+        )
+
+
 async def _resume(run_dir: Path, out: Path | None, context: Context) -> Path:
     """Finish an interrupted run from its folder (same engine), then export it."""
     settings = context.settings or get_settings()
     meta = load_run(run_dir)
-    if not meta.get("spec") or meta.get("task") not in ("textcat", "chat"):
+    if not meta.get("spec") or meta.get("task") not in tasks.TASKS:
         raise CliFailure(f"{run_dir} is not a run folder (no readable run.json)")
     try:
         spec = make_spec(meta["spec"])
@@ -267,7 +330,11 @@ async def _resume(run_dir: Path, out: Path | None, context: Context) -> Path:
             engine=settings.engine,
             seed=int(meta.get("seed", 0)),
             on_progress=show,
-            chunks=load_chunks(run_dir.parent / "documents") if spec.task == "chat" else None,
+            chunks=(
+                load_chunks(run_dir.parent / "documents")
+                if tasks.kind(spec).uses_chunks(spec)
+                else None
+            ),
         )
     if result.reason:
         err.print(f"warning: {result.reason}", markup=False)
@@ -283,6 +350,19 @@ async def _resume(run_dir: Path, out: Path | None, context: Context) -> Path:
     )
 
 
+def _either(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def _spec_seed(extra: dict[str, Any]) -> tuple[str | None, str | None]:
+    """A saved rag contract whose passages come from a dataset names it: re-running it reads the
+    same passages (the first state's `spec`, from `--spec`)."""
+    rag = (extra.get("spec") or {}).get("rag") or {}
+    if rag.get("source") == "dataset" and rag.get("seed_dataset") and rag.get("seed_column"):
+        return str(rag["seed_dataset"]), str(rag["seed_column"])
+    return None, None
+
+
 @app.command()
 def generate(
     description: str = typer.Option(None, "--description", "-d", help="What the dataset is for."),
@@ -290,8 +370,8 @@ def generate(
     task: str = typer.Option(
         None,
         "--task",
-        help="textcat (labelled texts) or chat (SFT conversations); final when given "
-        "(default: the conversation decides).",
+        help="textcat (labelled texts), chat (SFT conversations) or rag (passage, question, "
+        "answer); final when given (default: the conversation decides).",
     ),
     rows: int = typer.Option(None, "--rows", "-n", help="Number of rows of the full dataset."),
     out: Path = typer.Option(
@@ -322,11 +402,35 @@ def generate(
         help="Said at the sample review before the full run, as a person would type it "
         "(repeatable, in order; each said once).",
     ),
+    documents: list[Path] = typer.Option(
+        None,
+        "--documents",
+        help="A .txt, .md or .pdf file whose text grounds the data (chat or rag; repeatable).",
+    ),
+    seed_dataset: str = typer.Option(
+        None,
+        "--seed-dataset",
+        help="Passages from a dataset: a Parquet/CSV/JSONL file or folder, or a Hugging Face "
+        "Hub id (owner/name[:config]); needs --seed-column.",
+    ),
+    seed_column: str = typer.Option(
+        None, "--seed-column", help="The seed dataset's text column (with --seed-dataset)."
+    ),
 ) -> None:
     """Generate a dataset from a description or a saved contract."""
     try:
-        if task is not None and task not in ("textcat", "chat"):
-            raise CliFailure(f"unknown task “{task}”: use textcat or chat")
+        if task is not None and task not in tasks.TASKS:
+            raise CliFailure(f"unknown task “{task}”: use {_either(list(tasks.TASKS))}")
+        docs = list(documents or [])
+        if (seed_dataset is None) != (seed_column is None):
+            raise CliFailure("--seed-dataset and --seed-column go together: give both")
+        if seed_dataset is not None and not (seed_dataset.strip() and seed_column.strip()):
+            raise CliFailure("--seed-dataset and --seed-column need a value")
+        if resume is not None and (docs or seed_dataset is not None):
+            raise CliFailure(
+                "--documents and --seed-dataset are for a new conversation; "
+                "--resume finishes a run with the passages it started with"
+            )
         says = list(say or [])
         if any(not s.strip() for s in says):
             raise CliFailure("--say needs some text")
@@ -363,8 +467,17 @@ def generate(
         if resume is not None:
             folder = asyncio.run(_resume(resume, out.resolve() if out else None, context))
         else:
-            text, extra = _first_message(description, spec, out, task, rows)
-            folder = asyncio.run(_generate(text, extra, rows, yes, says, context))
+            choices: dict[str, Any] = {}
+            if docs:
+                choices["documents"] = True
+            if seed_dataset is not None:
+                choices |= {"seed_dataset": seed_dataset.strip(), "seed_column": seed_column}
+            text, extra = _first_message(description, spec, out, task, rows, choices=choices)
+            seed = (seed_dataset, seed_column) if seed_dataset is not None else _spec_seed(extra)
+            thread_id = _new_thread()
+            if docs or seed[0]:
+                _fill_store(thread_root(thread_id) / "documents", docs, *seed)
+            folder = asyncio.run(_generate(text, extra, rows, yes, says, context, thread_id))
     except (CliFailure, LLMError) as exc:  # LLMError: a run stopped (disk full, server gone)
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None

@@ -121,3 +121,126 @@ def test_a_resumed_run_that_stops_says_why_in_one_line(
     assert result.exit_code == 1, result.output
     assert "error: The disk is full" in result.output and "Traceback" not in result.output
     assert len(list(read_rows(run_dir))) == 10
+
+
+# --- passages: --documents, --seed-dataset / --seed-column ------------------------------------
+
+
+def _store_chunks(data_dir: Path) -> list[dict[str, str]]:
+    """The chunks of the one CLI conversation's documents store (its thread id is random)."""
+    from agent.tools.documents import load_chunks
+
+    (store,) = list((data_dir / "runs").glob("cli-*/documents"))
+    return load_chunks(store)
+
+
+def _seed_csv(tmp_path: Path) -> Path:
+    import pandas as pd
+
+    path = tmp_path / "seed.csv"
+    texts = [
+        "Card fees are waived for students under 26 who hold a current student card.",
+        "A blocked card can be unblocked in the app under Cards > Unblock.",
+        "",
+        "Transfers abroad take up to two working days and need a confirmation by SMS.",
+    ]
+    pd.DataFrame({"text": texts, "id": range(len(texts))}).to_csv(path, index=False)
+    return path
+
+
+def test_the_seed_options_go_together(tmp_path: Path) -> None:
+    seed = str(_seed_csv(tmp_path))
+    for args in (["--seed-dataset", seed], ["--seed-column", "text"]):
+        result = runner.invoke(app, ["generate", "-d", "support Q&A", *args, "--yes"])
+        assert result.exit_code == 1, result.output
+        assert "error: --seed-dataset and --seed-column go together: give both" in result.stderr
+    result = runner.invoke(
+        app, ["generate", "--resume", str(tmp_path), "--documents", seed, "--yes"]
+    )
+    assert result.exit_code == 1 and "--resume finishes a run" in result.stderr
+
+
+def test_task_accepts_rag_and_names_the_kinds(tmp_path: Path) -> None:
+    from agent.cli import _first_message
+
+    _, extra = _first_message("support Q&A", None, None, "rag", None)
+    assert extra["locked"] == {"task": "rag"} and extra["task"] == "rag"
+    result = runner.invoke(app, ["generate", "-d", "x", "--task", "ranking", "--yes"])
+    assert result.exit_code == 1
+    assert "unknown task “ranking”: use textcat, chat or rag" in result.stderr
+
+
+def test_documents_and_seed_passages_fill_the_store_and_are_locked(
+    fake_model, tmp_path: Path, settings_env: Path
+) -> None:
+    from tests.test_cli_say import _threads_state
+
+    faq = tmp_path / "faq.md"
+    faq.write_text(
+        "# Opening hours\n\nThe branches open from 9 to 5 on weekdays and from 10 to 1 on "
+        "Saturdays; they are closed on Sundays and public holidays.",
+        encoding="utf-8",
+    )
+    docx = tmp_path / "notes.docx"
+    docx.write_bytes(b"PK\x03\x04")
+    seed = _seed_csv(tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "-d",
+            "customer reviews for a shop",
+            "--task",
+            "textcat",
+            "-n",
+            "12",
+            "--documents",
+            str(faq),
+            "--documents",
+            str(docx),
+            "--seed-dataset",
+            str(seed),
+            "--seed-column",
+            "text",
+            "-o",
+            str(out),
+            "--yes",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "note: “notes.docx” is not a .txt, .md or .pdf file." in result.stderr
+    assert "added 1 chunk from faq.md\n" in result.stderr
+    assert f"added 3 chunks from column “text” of {seed}" in result.stderr
+    chunks = _store_chunks(settings_env)
+    assert [c["source"] for c in chunks] == ["faq.md", "seed.csv", "seed.csv", "seed.csv"]
+    assert chunks[1]["text"].startswith("Card fees are waived")
+    (state,) = _threads_state()
+    assert state["locked"] == {
+        "task": "textcat",
+        "size": 12,
+        "documents": True,
+        "seed_dataset": str(seed),
+        "seed_column": "text",
+    }
+
+
+def test_an_unusable_seed_or_documents_stop_before_the_conversation(
+    fake_model, tmp_path: Path, settings_env: Path
+) -> None:
+    seed = str(_seed_csv(tmp_path))
+    args = ["generate", "-d", "support Q&A", "--seed-dataset", seed, "--seed-column", "body"]
+    result = runner.invoke(app, [*args, "--yes"])
+    assert result.exit_code == 1, result.output
+    assert "error: The dataset has no column “body”; its columns are: text, id." in result.stderr
+    assert fake_model.kinds() == []  # no model was asked anything
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n", encoding="utf-8")
+    result = runner.invoke(app, ["generate", "-d", "support Q&A", "--documents", str(empty), "-y"])
+    assert result.exit_code == 1, result.output
+    assert "note: “empty.txt” has no text I can read" in result.stderr
+    assert "error: no usable text in the documents given with --documents" in result.stderr
+    missing = tmp_path / "missing.md"
+    result = runner.invoke(app, ["generate", "-d", "x", "--documents", str(missing), "-y"])
+    assert result.exit_code == 1 and f"error: cannot read {missing}" in result.stderr

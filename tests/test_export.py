@@ -15,7 +15,9 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from agent.spec import DatasetSpec, make_spec
-from agent.tools.export import card_data, export_dataset, size_category, zip_folder
+from agent.tasks.textcat.publish import card_data
+from agent.tools.cards import size_category
+from agent.tools.export import export_dataset, zip_folder
 
 HISTORY = [
     {"version": 1, "diff": []},

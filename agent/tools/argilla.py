@@ -1,16 +1,9 @@
 """Push a dataset to Argilla 2.x for human review (SDK ``argilla``, ``import argilla as rg``).
 
-Text classification settings:
-- field ``text`` (`TextField`);
-- question ``label`` (`LabelQuestion`) or ``labels`` (`MultiLabelQuestion` when the contract is
-  multi-label), with the contract's labels in order; label definitions go into the guidelines;
-- the generated label(s) as a suggestion from agent ``dataset-agent``. Its score is the judge's
-  agreement: 1.0 when the blind judge agreed, 0.0 when it disagreed, none when the row was not
-  judged. Multi-label suggestions carry one score per suggested label: 1.0 when the judge also gave
-  that label, 0.0 when it did not (from ``judge_labels``; from ``agreement`` when those are absent);
-- metadata: ``text_length`` (characters, integer), ``judge_label`` (terms; a list for multi-label),
-  ``agreement`` (terms ``yes``/``no``), ``topic``, ``tone``, ``clarity``, ``length`` (the requested
-  band) (terms) and ``row_id`` (integer). Missing values are left out.
+The settings (fields, questions, metadata) and the records are the kind's
+(`agent.tasks.kind(spec).argilla_settings` / `argilla_record`, e.g. `agent.tasks.textcat.publish`);
+this module connects, finds or creates the workspace and dataset, refuses an existing dataset of
+another shape, upserts the records and turns failures into one sentence for the user.
 
 Record ids are ``f"{dataset_name}-{row_id}"`` (the row's position when it has no ``row_id``), and
 `records.log` upserts by id, so a retried push updates records instead of duplicating them.
@@ -21,24 +14,20 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterable
-from typing import Any
 
 import argilla as rg
 import httpx
 from argilla._exceptions import ArgillaAPIError, ArgillaCredentialsError, ArgillaError
 
+from agent import tasks
 from agent.spec import DatasetSpec
 from agent.tools.hub import PublishError
-
-AGENT = "dataset-agent"
-TERMS = ("topic", "tone", "clarity", "length")
 
 
 class ArgillaPushError(PublishError):
     """An Argilla push failure; the message is one sentence for the user."""
 
 
-CHAT_TERMS = ("persona", "intent", "topic", "source")
 _DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
 
@@ -53,139 +42,16 @@ def validate_dataset_name(name: str) -> str:
     return name
 
 
-def build_chat_settings(spec: DatasetSpec) -> rg.Settings:
-    """Argilla settings for conversations: the chat, a 1–5 rating (the judge's as a suggestion),
-    a free-text correction, and metadata."""
-    assert spec.chat is not None
-    return rg.Settings(
-        guidelines=f"{spec.description}\n\nThe assistant's system prompt:\n\n{spec.chat.system_prompt}",
-        fields=[rg.ChatField(name="messages", title="Conversation")],
-        questions=[
-            rg.RatingQuestion(
-                name="rating",
-                values=[1, 2, 3, 4, 5],
-                title="Rating",
-                description="1 bad – 5 excellent.",
-            ),
-            rg.TextQuestion(
-                name="correction",
-                title="Correction",
-                description="A better last answer, if needed.",
-                required=False,
-            ),
-        ],
-        metadata=[
-            rg.IntegerMetadataProperty(name="turns", title="User turns"),
-            rg.IntegerMetadataProperty(name="judge_rating", title="Judge rating"),
-            *(rg.TermsMetadataProperty(name=k, title=k.capitalize()) for k in CHAT_TERMS),
-            rg.IntegerMetadataProperty(name="row_id", title="Row id"),
-        ],
-    )
-
-
-def to_chat_record(row: dict, dataset_name: str, position: int) -> rg.Record:
-    messages = [{"role": m["role"], "content": m["content"]} for m in row["messages"]]
-    metadata: dict[str, Any] = {"turns": sum(m["role"] == "user" for m in messages)}
-    metadata |= {k: str(row[k]) for k in CHAT_TERMS if row.get(k) is not None}
-    rating = row.get("rating")
-    suggestions = []
-    if rating is not None:
-        metadata["judge_rating"] = int(rating)
-        suggestions.append(rg.Suggestion(question_name="rating", value=int(rating), agent=AGENT))
-    row_id = row.get("row_id")
-    if row_id is not None:
-        metadata["row_id"] = int(row_id)
-    return rg.Record(
-        id=f"{dataset_name}-{row_id if row_id is not None else position}",
-        fields={"messages": messages},
-        metadata=metadata,
-        suggestions=suggestions,
-    )
-
-
 def build_settings(spec: DatasetSpec) -> rg.Settings:
-    """Argilla dataset settings for a contract (text classification, or chat)."""
-    if spec.task == "chat":
-        return build_chat_settings(spec)
-    question_cls = rg.MultiLabelQuestion if spec.multi_label else rg.LabelQuestion
-    guidelines = (
-        spec.description
-        + "\n\n"
-        + "\n".join(f"- **{lb.name}**: {lb.definition}" for lb in spec.labels)
-    )
-    return rg.Settings(
-        guidelines=guidelines,
-        fields=[rg.TextField(name="text", title="Text", use_markdown=False)],
-        questions=[
-            question_cls(
-                name=_question(spec),
-                labels=spec.label_names,
-                title="Labels" if spec.multi_label else "Label",
-                description="Pick every label that fits."
-                if spec.multi_label
-                else "Pick one label.",
-            )
-        ],
-        metadata=[
-            rg.IntegerMetadataProperty(name="text_length", title="Text length (characters)"),
-            rg.TermsMetadataProperty(name="judge_label", title="Judge label"),
-            rg.TermsMetadataProperty(name="agreement", options=["yes", "no"], title="Judge agreed"),
-            *(rg.TermsMetadataProperty(name=k, title=k.capitalize()) for k in TERMS),
-            rg.IntegerMetadataProperty(name="row_id", title="Row id"),
-        ],
-    )
+    """Argilla dataset settings for a contract (its kind's)."""
+    settings: rg.Settings = tasks.kind(spec).argilla_settings(spec)
+    return settings
 
 
-def _question(spec: DatasetSpec) -> str:
-    return "labels" if spec.multi_label else "label"
-
-
-def _name(spec: DatasetSpec, value: Any) -> str:
-    """Label name from a name or a ClassLabel index (rows read back from Parquet carry ints)."""
-    return spec.label_names[value] if isinstance(value, int) else str(value)
-
-
-def to_record(spec: DatasetSpec, row: dict, dataset_name: str, position: int) -> rg.Record:
-    """One row as an Argilla record with its suggestion and metadata (see the module docstring)."""
-    if spec.task == "chat":
-        return to_chat_record(row, dataset_name, position)
-    agreement = row.get("agreement")
-    metadata: dict[str, Any] = {"text_length": len(row["text"])}
-    value: str | list[str]
-    score: float | list[float] | None
-    if spec.multi_label:
-        value = [_name(spec, v) for v in row.get("labels") or []]
-        judged = row.get("judge_labels")
-        judge = [_name(spec, v) for v in judged] if judged is not None else None
-        if judge is not None:
-            metadata["judge_label"] = judge
-            score = [1.0 if v in judge else 0.0 for v in value]
-        elif agreement is not None:
-            score = [1.0 if agreement else 0.0] * len(value)
-        else:
-            score = None
-    else:
-        value = _name(spec, row["label"])
-        if row.get("judge_label") is not None:
-            metadata["judge_label"] = _name(spec, row["judge_label"])
-        score = None if agreement is None else (1.0 if agreement else 0.0)
-    if agreement is not None:
-        metadata["agreement"] = "yes" if agreement else "no"
-    metadata |= {k: str(row[k]) for k in TERMS if row.get(k) is not None}
-    row_id = row.get("row_id")
-    if row_id is not None:
-        metadata["row_id"] = int(row_id)
-    suggestions = (
-        [rg.Suggestion(question_name=_question(spec), value=value, score=score, agent=AGENT)]
-        if value
-        else []
-    )
-    return rg.Record(
-        id=f"{dataset_name}-{row_id if row_id is not None else position}",
-        fields={"text": row["text"]},
-        metadata=metadata,
-        suggestions=suggestions,
-    )
+def to_record(spec: DatasetSpec, row: dict, dataset_name: str, position: int) -> rg.Record | None:
+    """One row as an Argilla record (its kind's), or None when the kind skips the row."""
+    record: rg.Record | None = tasks.kind(spec).argilla_record(spec, row, dataset_name, position)
+    return record
 
 
 def _signature(settings: rg.Settings) -> tuple:
@@ -234,7 +100,11 @@ def push_to_argilla(
                 f"The Argilla dataset “{dataset_name}” in workspace “{ws.name}” exists with other "
                 "fields, labels or metadata; choose another dataset name."
             )
-        records = [to_record(spec, row, dataset_name, i) for i, row in enumerate(rows)]
+        records = [
+            record
+            for i, row in enumerate(rows)
+            if (record := to_record(spec, row, dataset_name, i)) is not None
+        ]
         if records:
             dataset.records.log(records)
         return dataset_ui_url(api_url, dataset)

@@ -663,12 +663,7 @@ async def _render(conv: Conversation, event: Event) -> None:
     content = event.text
     # what the message is about comes with it: the checkpoint may not hold it yet
     if kind == "sample" and (rows := event.data.get("rows")):
-        frame = pd.DataFrame(
-            [
-                {_("text"): r["text"], _("label"): r["label"], _("second model"): r["judge"]}
-                for r in rows
-            ]
-        )
+        frame = pd.DataFrame(rows)  # the columns come titled in the reader's language
         elements.append(cl.Dataframe(data=frame, name="sample", display="inline"))
     if kind == "dataset":
         fig = event.data.get("charts") or {}

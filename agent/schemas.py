@@ -56,9 +56,10 @@ class Clarification(Bounded):
         chars=30,
         description="The language the USER writes in (not the data language), e.g. English.",
     )
-    task: Literal["textcat", "chat"] = Field(
+    task: Literal["textcat", "chat", "rag"] = Field(
         "textcat",
-        description="textcat: labelled texts for a classifier; chat: conversations to fine-tune an assistant.",
+        description="textcat: labelled texts for a classifier; chat: conversations to fine-tune an "
+        "assistant; rag: passages with questions and grounded answers for a retrieval system.",
     )
     ready: bool = Field(
         description="True when a sensible contract can be proposed now, or the user said to just go."

@@ -332,10 +332,31 @@ EditOp = Literal[
     "set_answer_style",
     "add_persona",
     "add_intent",
+    "set_difficulty",
+    "set_retrieval",
+    "set_hard_negatives",
+    "set_reranking",
 ]
 
+CHAT_OPS: tuple[str, ...] = (
+    "set_turns",
+    "set_system_prompt",
+    "add_rule",
+    "set_answer_style",
+    "add_persona",
+    "add_intent",
+)
+RAG_OPS: tuple[str, ...] = (
+    "set_difficulty",
+    "set_retrieval",
+    "set_hard_negatives",
+    "set_reranking",
+)
+assert set(CHAT_OPS) | set(RAG_OPS) <= set(get_args(EditOp))
 
-CHAT_OPS: tuple[str, ...] = get_args(EditOp)[-6:]  # set_turns … add_intent: chat contracts only
+
+def _yes(value: str | None) -> bool:
+    return (value or "").lower().strip() in ("yes", "true", "1", "on", "add", "da")
 
 
 class SpecEdit(BaseModel):
@@ -350,7 +371,9 @@ class SpecEdit(BaseModel):
             "add_topic/remove_topic: `value`; set_tone: `value`; set_multi_label: `value` yes|no. "
             "Chat data: set_turns: `number`; set_system_prompt: `value`; add_rule: `value` (a rule the "
             "assistant must follow, e.g. always ask for the account type); set_answer_style: `value`; "
-            "set_length: answer length short|medium|long; add_persona / add_intent: `value`."
+            "set_length: answer length short|medium|long; add_persona / add_intent: `value`. "
+            "RAG data: set_difficulty: `value` easy|medium|hard|harder|easier; set_retrieval, "
+            "set_hard_negatives, set_reranking: `value` yes|no; set_length: answer length."
         )
     )
     label: str | None = Field(None, description="The label the edit is about, if any.")
@@ -462,8 +485,33 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
                 raise SpecError(_("Length can be short, medium or long."))
             if cur.task == "chat":
                 data["chat"]["answer_length"] = v
+            elif cur.task == "rag":
+                data["rag"]["answer_length"] = v
             else:
                 data["style"]["length"] = v
+        elif e.op in RAG_OPS:
+            if cur.task != "rag" or data.get("rag") is None:
+                raise SpecError(_("That change is for retrieval (RAG) datasets."))
+            rag = data["rag"]
+            if e.op == "set_difficulty":
+                v = (e.value or "").lower().strip()
+                steps = list(DIFFICULTIES)
+                at = steps.index(rag["difficulty"])
+                v = {
+                    "harder": steps[min(at + 1, len(steps) - 1)],
+                    "easier": steps[max(at - 1, 0)],
+                }.get(v, v)
+                if v not in DIFFICULTIES:
+                    raise SpecError(_("Questions can be easy, medium or hard."))
+                rag["difficulty"] = v
+            elif e.op == "set_retrieval":
+                rag["retrieval"] = _yes(e.value)
+                if not rag["retrieval"]:
+                    rag["hard_negatives"] = False
+            elif e.op == "set_hard_negatives":
+                rag["hard_negatives"] = _yes(e.value)
+            elif e.op == "set_reranking":
+                rag["reranking"] = _yes(e.value)
         elif e.op in CHAT_OPS:
             if cur.task != "chat" or data.get("chat") is None:
                 raise SpecError(
@@ -537,6 +585,11 @@ def _field(name: str) -> str:
         "tones": _("tones"),
         "clarity": _("clarity"),
         "system_prompt": _("system prompt"),
+        "difficulty": _("question difficulty"),
+        "retrieval": _("retrieval pairs"),
+        "hard_negatives": _("hard negatives"),
+        "reranking": _("reranking pairs"),
+        "source": _("passages from"),
     }
     return names.get(name, name)
 
@@ -551,6 +604,10 @@ def _value(v: object) -> str:
 
 def length_word(band: str) -> str:
     return {"short": _("short"), "medium": _("medium"), "long": _("long")}.get(band, band)
+
+
+def difficulty_word(level: str) -> str:
+    return {"easy": _("easy"), "medium": _("medium"), "hard": _("hard")}.get(level, level)
 
 
 def spec_diff(old: DatasetSpec, new: DatasetSpec) -> list[str]:
@@ -587,6 +644,13 @@ def spec_diff(old: DatasetSpec, new: DatasetSpec) -> list[str]:
             lines.append(
                 f"~ {_field('system_prompt')}: “{old.chat.system_prompt}” → “{new.chat.system_prompt}”"
             )
+    if old.rag is not None and new.rag is not None:
+        for field in ("difficulty", "answer_length", "retrieval", "hard_negatives", "reranking"):
+            a, b = getattr(old.rag, field), getattr(new.rag, field)
+            if a != b:
+                if field == "difficulty":
+                    a, b = difficulty_word(a), difficulty_word(b)
+                lines.append(f"~ {_field(field)}: {_value(a)} → {_value(b)}")
     for field in ("length", "topics", "tones", "clarity"):
         a, b = getattr(old.style, field), getattr(new.style, field)
         if a != b:
@@ -594,8 +658,63 @@ def spec_diff(old: DatasetSpec, new: DatasetSpec) -> list[str]:
     return lines
 
 
+def _rag_columns(rag: RagShape) -> list[str]:
+    cols = ["context", "question", "response"]
+    if rag.retrieval:
+        cols.append("positive_retrieval")
+    if rag.hard_negatives:
+        cols.append("negative_retrieval")
+    if rag.reranking:
+        cols += ["positive_reranking", "negative_reranking"]
+    return cols
+
+
+def render_rag(spec: DatasetSpec, rag: RagShape) -> str:
+    lo, hi = LENGTH_BANDS[rag.answer_length]
+    head = _("**{name}** (contract v{version})", name=spec.name, version=spec.version)
+    source = {
+        "documents": _("passages: chunks of your documents, verbatim"),
+        "dataset": _(
+            "passages: the column “{column}” of {dataset}",
+            column=rag.seed_column or "",
+            dataset=rag.seed_dataset or "",
+        ),
+        "description": _("passages: written by the model from your description"),
+    }[rag.source]
+    lines = [
+        _("task: questions and answers grounded in passages (retrieval / RAG)"),
+        source,
+        _("questions: {level}", level=difficulty_word(rag.difficulty)),
+        _(
+            "answers: {length} ({low}–{high} words), only from the passage",
+            length=length_word(rag.answer_length),
+            low=lo,
+            high=hi,
+        ),
+        _(
+            "retrieval pairs (another query the passage answers): {value}",
+            value=_value(rag.retrieval),
+        ),
+        _(
+            "hard negatives (a close query the passage does not answer): {value}",
+            value=_value(rag.hard_negatives),
+        ),
+        _(
+            "reranking pairs (a relevant and a look-alike passage): {value}",
+            value=_value(rag.reranking),
+        ),
+        _("topics: {values}", values=_show(spec.style.topics) or "—"),
+        _("language: {language}", language=language_name(spec.language)),
+        _("size: {n:,} rows", n=spec.size),
+        _("columns: {names}", names=", ".join(f"`{c}`" for c in _rag_columns(rag))),
+    ]
+    return f"{head} — {spec.description}\n\n" + "\n".join(f"- {line}" for line in lines)
+
+
 def render_spec(spec: DatasetSpec) -> str:
     """The contract as Markdown for the chat and the card."""
+    if spec.task == "rag" and spec.rag is not None:
+        return render_rag(spec, spec.rag)
     if spec.task == "chat" and spec.chat is not None:
         c = spec.chat
         lo, hi = LENGTH_BANDS[c.answer_length]

@@ -14,7 +14,7 @@ from langgraph.config import get_config, get_stream_writer
 from langgraph.graph import END
 from langgraph.types import Command, interrupt
 
-from agent import archetypes, prompts
+from agent import archetypes, prompts, tasks
 from agent.config import get_settings
 from agent.context import session_settings
 from agent.graph.publish import parse_target
@@ -51,6 +51,8 @@ from agent.spec import (
     render_spec,
     spec_diff,
 )
+from agent.tasks.rag import contract as rag_contract
+from agent.tasks.rag import talk as rag_talk
 from agent.tools import quality
 from agent.tools.documents import load_chunks
 from agent.tools.export import export_dataset, zip_folder
@@ -59,6 +61,18 @@ from agent.tools.generate import read_rows, run_generation
 CHAT_WORDS = re.compile(
     r"\b(conversations?|conversatii|conversatie|dialog(ue)?s?|dialoguri|chats?|multi-turn|turns|"
     r"assistant|asistent(ul)?|chatbot|fine-?tun\w*|sft|instruction)\b",
+    re.I,
+)
+# retrieval data: strong words name it whatever else is said; weak ones ("questions and answers")
+# only when nothing says conversations
+RAG_STRONG_WORDS = re.compile(
+    r"\b(rag|retriev\w*|rerank\w*|embedd?ers?|embeddings?|hard negatives?|semantic search|"
+    r"search engine|regasire\w*|cautare semantica|motor de cautare)\b",
+    re.I,
+)
+RAG_WORDS = re.compile(
+    r"\b(question[- ]answer\w*|questions? and answers?|q ?& ?a|qa pairs|intrebari si raspunsuri|"
+    r"intrebari-raspunsuri|perechi intrebare\w*)\b",
     re.I,
 )
 TEXTCAT_WORDS = re.compile(
@@ -111,7 +125,11 @@ def stated_choices(state: State) -> dict[str, Any]:
     said = " ".join(str(m.content) for m in state["messages"] if isinstance(m, HumanMessage))
     folded = fold(said)
     if "task" not in locked:
-        if CHAT_WORDS.search(folded):
+        if RAG_STRONG_WORDS.search(folded) or (
+            RAG_WORDS.search(folded) and not CHAT_WORDS.search(folded)
+        ):
+            locked["task"] = "rag"
+        elif CHAT_WORDS.search(folded):
             locked["task"] = "chat"
         elif TEXTCAT_WORDS.search(folded):
             locked["task"] = "textcat"
@@ -138,7 +156,12 @@ async def clarify(state: State) -> Command[Literal["ask_user", "propose", "revie
         "user_language": guess_language(said),
         "task": locked.get("task") or (known.task if known else state.get("task", "textcat")),
     }
-    if known or rounds >= 2 or (last is not None and says_just_go(str(last.content))):
+    if (
+        known
+        or not tasks.kind(update["task"]).clarifies
+        or rounds >= 2
+        or (last is not None and says_just_go(str(last.content)))
+    ):
         return Command(goto="propose", update=update)
     msgs = as_messages(
         prompts.CLARIFY_SYSTEM.format(rounds=rounds),
@@ -231,8 +254,9 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
     """The first text-classification contract: from an archetype when the request is a known kind
     (the model adapts it; labels it gets wrong do not survive), else the model's free proposal."""
     locked = state.get("locked") or {}
-    if (locked.get("task") or state.get("task")) == "chat":
-        return await propose_chat(state)
+    task = locked.get("task") or state.get("task") or "textcat"
+    if task != "textcat":
+        return await PROPOSERS[task](state)
     settings = get_settings()
     said = _user_said(state)
     description = said[0] if said else "A synthetic dataset."
@@ -291,6 +315,10 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
 
 def change_examples(spec: DatasetSpec) -> str:
     """Two refinements that fit this contract, as a person would type them."""
+    if spec.rag is not None:
+        first = _("“harder questions”") if not spec.rag.hard_negatives else _("“shorter answers”")
+        second = _("“add hard negatives”") if not spec.rag.hard_negatives else _("“add reranking”")
+        return f"{first}, {second}"
     if spec.task == "chat":
         first = (
             _("“3 turns”") if spec.chat is None or spec.chat.turns < 3 else _("“shorter answers”")
@@ -381,6 +409,72 @@ async def propose_chat(state: State) -> Command[Literal["review_contract"]]:
         examples=change_examples(spec),
     )
     return _first_contract(state, spec, notes, ask=ask, intro=p.intro, extra=docs)
+
+
+async def propose_rag(state: State) -> Command[Literal["review_contract"]]:
+    """The first RAG contract: passages from the dataset column named, else the attached
+    documents, else written from the description; the switches the person's words set (hard
+    negatives, reranking, difficulty) read by the reply tables; a name and topics from the model."""
+    settings = get_settings()
+    locked = state.get("locked") or {}
+    said = _user_said(state)
+    description = said[0] if said else "Questions and answers."
+    chunks = load_chunks(_run_root() / "documents")
+    source = rag_contract.source_of(locked, len(chunks))
+    note = rag_contract.SOURCE_NOTES[source["source"]].format(
+        chunks=ngettext("{n} chunk", "{n} chunks", len(chunks))
+    )
+    msgs = as_messages(
+        rag_contract.PROPOSE_RAG_SYSTEM.format(
+            user_language=_user_language(state, said), source_note=note
+        ),
+        prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"])),
+    )
+    notes: list[str] = []
+    try:
+        p = await structured_call(get_chat_model("steer"), rag_contract.RagProposal, msgs)
+    except LLMBadOutput:  # a name and topics are all it gives: the contract stands without them
+        p = rag_contract.RagProposal()
+        notes.append(_("could not read the model's proposal, so I used plain defaults"))
+    language = archetypes.data_language(said, locked=locked, archetype=None, model=p.language)
+    wanted = locked.get("size") or archetypes.stated_size(said) or p.size
+    size = min(max(wanted, 1), settings.max_rows)
+    if size != wanted:
+        notes.append(_("size {wanted:,} is out of range, using {size:,}", wanted=wanted, size=size))
+    spec = make_spec(
+        {
+            "task": "rag",
+            "name": archetypes.dataset_name(description, p.name, None),
+            "description": description[:2000],
+            "language": language,
+            "size": size,
+            "style": {"topics": archetypes.merge_topics(p.topics, None)},
+            "rag": source,
+        }
+    )
+    stated = read_reply(" ".join(said), spec, "contract")
+    spec = rag_contract.with_stated_shape(
+        spec, stated.edits if stated else [], max_rows=settings.max_rows
+    )
+    docs = (
+        "\n\n"
+        + ngettext(
+            "Each passage is one of the {n} chunk of your documents, used verbatim.",
+            "Each passage is one of the {n} chunks of your documents, used verbatim; every chunk "
+            "is used once before any is used twice.",
+            len(chunks),
+        )
+        if chunks
+        else ""
+    )
+    ask = _(
+        "Approve it to see a sample, or tell me what to change (e.g. {examples}).",
+        examples=change_examples(spec),
+    )
+    return _first_contract(state, spec, notes, ask=ask, intro=p.intro, extra=docs)
+
+
+PROPOSERS = {"chat": propose_chat, "rag": propose_rag}
 
 
 # --- review points: interrupt only ---------------------------------------------------------------
@@ -801,6 +895,11 @@ def _run_root() -> Path:
     return thread_root(_thread_id())
 
 
+def _chunks(spec: DatasetSpec) -> list[dict[str, str]] | None:
+    """The conversation's document chunks, for a contract whose rows use them."""
+    return load_chunks(_run_root() / "documents") if tasks.kind(spec).uses_chunks(spec) else None
+
+
 def _status(text: str) -> None:
     """Tell the UI at once that this step is working ({"status": …} on the custom stream), before
     its first row or reply arrives."""
@@ -828,7 +927,7 @@ async def sample(state: State) -> Command[Literal["critique"]]:
         seed=1000 * spec.version + k,
         # the phase tells the UI these rows are a sample's, not a full run's
         on_progress=lambda p: writer({"progress": p | {"phase": "sample", "task": spec.task}}),
-        chunks=load_chunks(_run_root() / "documents") if spec.task == "chat" else None,
+        chunks=_chunks(spec),
     )
     rows = sorted(read_rows(result.run_dir), key=lambda r: r["row_id"])
     return Command(goto="critique", update={"sample": rows, "samples_made": k})
@@ -934,12 +1033,54 @@ async def critique_chat(
     )
 
 
+async def critique_rag(state: State, spec: DatasetSpec, rows: list[dict[str, Any]]) -> Command[Any]:
+    """The RAG sample: the rows as a table, what the judge found (answerable, supported,
+    negatives not answered) in words, the exact figures in the fold."""
+    fig = rag_talk.figures(rows)
+    text = (
+        _(
+            "Sample {k} (contract v{version}): {n} rows.",
+            k=state.get("samples_made", 1),
+            version=spec.version,
+            n=len(rows),
+        )
+        + "\n\n"
+        + rag_talk.summary(fig)
+        + "\n\n"
+        + _(
+            "Approve to generate all {n:,} rows, say “generate N” for another size, or ask for "
+            "changes (e.g. {examples}).",
+            n=spec.size,
+            examples=change_examples(spec),
+        )
+    )
+    return Command(
+        goto="review_sample",
+        update={
+            "critique": fig,
+            "messages": [
+                _say(
+                    text,
+                    kind="sample",
+                    table=rag_talk.table(rows),
+                    details=rag_talk.details(fig),
+                    rows=rag_talk.shown(rows),
+                )
+            ],
+            "stage": "sample",
+        },
+    )
+
+
+CRITICS = {"chat": critique_chat, "rag": critique_rag}
+
+
 async def critique(state: State) -> Command[Literal["review_sample"]]:
     spec = _spec(state)
     rows = state.get("sample", [])
     _status(_("Reviewing the sample: writing the critique…"))
-    if spec.task == "chat":
-        return await critique_chat(state, spec, rows)
+    if spec.task in CRITICS:
+        return await CRITICS[spec.task](state, spec, rows)
     fig = quality.figures(spec, rows)
     notes: dict[str, list[str]] = {}
     summary = {k: fig[k] for k in ("rows", "agreement", "duplicates", "mix")}
@@ -979,9 +1120,9 @@ async def critique(state: State) -> Command[Literal["review_sample"]]:
     table, details = _table(rows), quality.render_figures(fig, notes)
     shown = [
         {
-            "text": r["text"],
-            "label": ", ".join(quality.row_labels(r)),
-            "judge": r.get("judge_label") or ", ".join(r.get("judge_labels") or []),
+            _("text"): r["text"],
+            _("label"): ", ".join(quality.row_labels(r)),
+            _("second model"): r.get("judge_label") or ", ".join(r.get("judge_labels") or []),
         }
         for r in rows
     ]
@@ -993,6 +1134,13 @@ async def critique(state: State) -> Command[Literal["review_sample"]]:
             "stage": "sample",
         },
     )
+
+
+def _run_figures(spec: DatasetSpec, run_dir: Path) -> dict[str, Any]:
+    """The figures of a run's rows, as this kind of data measures them."""
+    if spec.rag is not None:
+        return rag_talk.figures(read_rows(run_dir))
+    return quality.figures(spec, read_rows(run_dir))
 
 
 async def scale(state: State) -> Command[Literal["review_dataset", "review_paused"]]:
@@ -1021,12 +1169,12 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
         engine=settings.engine,
         seed=spec.version,
         on_progress=lambda p: writer({"progress": p | {"task": spec.task}}),
-        chunks=load_chunks(_run_root() / "documents") if spec.task == "chat" else None,
+        chunks=_chunks(spec),
         should_stop=quality.stop_rule if watch else None,
     )
     if result.paused:
         p = result.progress
-        fig = quality.figures(spec, read_rows(run_dir))
+        fig = _run_figures(spec, run_dir)
         tips = quality.suggestions(fig) or [_("add sub-topics, or sharpen the label definitions")]
         text = (
             "**"
@@ -1051,13 +1199,21 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
                 "stage": "paused",
             },
         )
-    fig = quality.figures(spec, read_rows(run_dir))
+    fig = _run_figures(spec, run_dir)
     fig["failed"] = result.failed
     fig["duplicates_replaced"] = result.progress["duplicates"]
     fig["retries"] = result.progress["retries"]
     short = "\n\n**" + _("The run stopped short:") + f"** {result.reason}" if result.reason else ""
     details = ""
-    if spec.task == "chat":
+    if spec.rag is not None:
+        report, details = rag_talk.summary(fig), rag_talk.details(fig)
+        made = _(
+            "Generated {made:,} of {n:,} rows; {dup} near copies were replaced.",
+            made=result.rows,
+            n=spec.size,
+            dup=result.progress["duplicates"],
+        )
+    elif spec.task == "chat":
         report = (
             _ratings_words(fig)
             + "\n\n"

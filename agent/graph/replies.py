@@ -150,7 +150,7 @@ def _compile(code: str, spec: DatasetSpec) -> _Compiled:
     phrases = {
         k: re.compile(r"(?<![\w-])(?:" + _alt(v) + r")(?![\w-])")
         for k, v in words.items()
-        if k in ("shorter", "longer", "multi_on", "multi_off", "polite")
+        if k in ("shorter", "longer", "multi_on", "multi_off", "polite") or k in RAG_WORDS
     }
     return _Compiled(
         code=code,
@@ -189,7 +189,8 @@ _FILLER = set(
         "could you can and or to of for with be should is are so then now ok okay yes but "
         "fa sa fie mai te rog va rog si sau de la cu pe un o niste vreau as vrea poti textele "
         "texte recenzii recenziile randuri exemple datele setul date un pic putin acum apoi da "
-        "imi in din ca ce care ton tone style stil"
+        "imi in din ca ce care ton tone style stil answers answer questions raspunsuri raspunsurile "
+        "intrebari intrebarile"
     ).split()
 )
 
@@ -222,9 +223,29 @@ def _share(raw: str) -> float | None:
     return v / 100 if v > 1 else v
 
 
+# a RAG contract's switches, as phrase lists in the tables: the "off" list of a switch is read
+# before its "on" list ("no hard negatives" contains "hard negatives")
+RAG_WORDS: dict[str, tuple[str, str]] = {
+    "hard_negatives_off": ("set_hard_negatives", "no"),
+    "hard_negatives_on": ("set_hard_negatives", "yes"),
+    "reranking_off": ("set_reranking", "no"),
+    "reranking_on": ("set_reranking", "yes"),
+    "retrieval_off": ("set_retrieval", "no"),
+    "retrieval_on": ("set_retrieval", "yes"),
+    "harder": ("set_difficulty", "harder"),
+    "easier": ("set_difficulty", "easier"),
+}
+
+
 def _step_length(spec: DatasetSpec, direction: int) -> str:
     bands = list(LENGTH_BANDS)
-    now = spec.chat.answer_length if spec.chat is not None else spec.style.length
+    now = (
+        spec.chat.answer_length
+        if spec.chat is not None
+        else spec.rag.answer_length
+        if spec.rag is not None
+        else spec.style.length
+    )
     i = min(max(bands.index(now) + direction, 0), len(bands) - 1)
     return bands[i]
 
@@ -332,6 +353,12 @@ def _read_with(c: _Compiled, text: str, spec: DatasetSpec, stage: str) -> Readin
             for pat in p.get(key, []):
                 for m in s.take_all(pat):
                     edits.append(SpecEdit(op=op, label=label_of(m)))  # type: ignore[arg-type]
+    if spec.rag is not None:
+        done: set[str] = set()
+        for key, (op, value) in RAG_WORDS.items():
+            if op not in done and f"in:{key}" in c.words and s.take(c.words[f"in:{key}"]):
+                edits.append(SpecEdit(op=op, value=value))  # type: ignore[arg-type]
+                done.add(op)
     if s.take(c.words["in:shorter"]):
         edits.append(SpecEdit(op="set_length", value=_step_length(spec, -1)))
     elif s.take(c.words["in:longer"]):
@@ -350,7 +377,7 @@ def _read_with(c: _Compiled, text: str, spec: DatasetSpec, stage: str) -> Readin
             edits.append(SpecEdit(op="set_answer_style", value=", ".join(dict.fromkeys(tones))))
         else:
             edits.append(SpecEdit(op="set_tone", value=", ".join(dict.fromkeys(tones))))
-    if not textcat:
+    if spec.chat is not None:
         for pat in p.get("rule", []):
             m = s.take(pat)
             if m:
@@ -454,13 +481,30 @@ CHAT_CHOICES = {
     "add_persona": "a new kind of user, `text`",
     "add_intent": "a new thing users want, `text`",
 }
+RAG_CHOICES = {
+    k: v
+    for k, v in CHAT_CHOICES.items()
+    if k
+    not in ("set_turns", "add_rule", "set_answer_style", "add_persona", "add_intent", "set_tone")
+} | {
+    "shorter": "shorter answers",
+    "longer": "longer answers",
+    "harder": "harder questions",
+    "easier": "easier questions",
+    "hard_negatives_on": "add hard negatives (a close query the passage does not answer)",
+    "hard_negatives_off": "no hard negatives",
+    "reranking_on": "add reranking pairs",
+    "reranking_off": "no reranking pairs",
+    "retrieval_on": "add retrieval pairs",
+    "retrieval_off": "no retrieval pairs",
+}
 
 
 def choice_schema(spec: DatasetSpec) -> type[BaseModel]:
     """The reply's meaning as choices: the operation from a short list first, then the label from
     the contract's own label names, then a number and a few words. Small models follow such a
     grammar far better than free JSON."""
-    choices = CHAT_CHOICES if spec.task == "chat" else TEXTCAT_CHOICES
+    choices = {"chat": CHAT_CHOICES, "rag": RAG_CHOICES}.get(spec.task, TEXTCAT_CHOICES)
     ops: Any = Literal[tuple(choices)]  # type: ignore[valid-type]
     menu = "; ".join(f"{k}: {v}" for k, v in choices.items())
     fields: dict[str, Any] = {
@@ -525,6 +569,9 @@ def choice_to_reading(choice: BaseModel, spec: DatasetSpec, stage: str) -> Readi
         edit = SpecEdit(op="set_multi_label", value="yes" if op.endswith("on") else "no")
     elif op == "set_turns":
         edit = SpecEdit(op="set_turns", number=number or None)
+    elif op in RAG_WORDS:
+        rag_op, value = RAG_WORDS[op]
+        edit = SpecEdit(op=rag_op, value=value)  # type: ignore[arg-type]
     if edit is None:
         return Reading("question" if op == "question" else "edit")  # an empty edit: not understood
     return Reading("edit", edits=[edit])
@@ -584,6 +631,11 @@ def suggestions(
         cands.append(
             (_("shorter answers"), [SpecEdit(op="set_length", value=_step_length(spec, -1))])
         )
+        if spec.rag is not None:
+            cands.append((_("harder questions"), [SpecEdit(op="set_difficulty", value="harder")]))
+            cands.append(
+                (_("add hard negatives"), [SpecEdit(op="set_hard_negatives", value="yes")])
+            )
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for title, edits in cands:

@@ -153,6 +153,8 @@ class TaskKind(Protocol):
     contract's `task` to its kind; nothing outside `agent/tasks/` branches on the task's name."""
 
     name: str
+    clarifies: bool
+    """Whether a vague request gets a clarifying question before the first contract."""
 
     def row_task(
         self,

@@ -12,6 +12,7 @@ from agent.tasks.chat.rows import Conversations
 
 class Chat:
     name = "chat"
+    clarifies = True  # a vague request gets a question or two before the contract
 
     def row_task(
         self,

@@ -14,6 +14,7 @@ from agent.tasks.rag.rows import RagRows
 
 class Rag:
     name = "rag"
+    clarifies = False  # documents or the description are enough: the contract shows the rest
 
     def row_task(
         self,

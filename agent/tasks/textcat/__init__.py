@@ -12,6 +12,7 @@ from agent.tasks.textcat.rows import TextClassification
 
 class Textcat:
     name = "textcat"
+    clarifies = True  # a vague request gets a question or two before the contract
 
     def row_task(
         self,

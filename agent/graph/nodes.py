@@ -32,6 +32,7 @@ from agent.graph.state import State
 from agent.i18n import _, ngettext
 from agent.languages import find_language, fold, guess_language
 from agent.llm import LLMBadOutput, as_messages, get_chat_model, structured_call
+from agent.paths import thread_root
 from agent.schemas import (
     ChatProposal,
     Clarification,
@@ -884,11 +885,6 @@ async def _answer(state: State, spec: DatasetSpec, said: list[AnyMessage], fallb
 
 
 # --- sample, critique, scale, export -------------------------------------------------------------
-
-
-def thread_root(thread_id: str) -> Path:
-    """The folder holding a conversation's runs and attached documents."""
-    return get_settings().runs_dir / re.sub(r"[^\w-]", "_", thread_id)
 
 
 def _run_root() -> Path:

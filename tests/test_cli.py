@@ -244,3 +244,61 @@ def test_an_unusable_seed_or_documents_stop_before_the_conversation(
     missing = tmp_path / "missing.md"
     result = runner.invoke(app, ["generate", "-d", "x", "--documents", str(missing), "-y"])
     assert result.exit_code == 1 and f"error: cannot read {missing}" in result.stderr
+
+
+def test_a_rag_dataset_from_a_seed_dataset_end_to_end(tmp_path: Path, monkeypatch) -> None:
+    """`--task rag --seed-dataset … --seed-column …`: the contract records the seed, and every
+    row's passage is one of the seed's cells, verbatim, with its source."""
+    import pandas as pd
+
+    from agent.config import get_settings
+    from agent.llm import use_model
+    from tests.fakes import ScriptedModel
+    from tests.test_rag import HANDBOOK, HandbookWorld
+
+    monkeypatch.setenv("SAMPLE_SIZE", "4")
+    get_settings.cache_clear()
+    paragraphs = [" ".join(p.split()) for p in HANDBOOK.split("\n\n") if p.strip()]
+    seed = tmp_path / "handbook.parquet"
+    pd.DataFrame({"passage": paragraphs}).to_parquet(seed)
+    out = tmp_path / "rag"
+    with use_model(ScriptedModel(responder=HandbookWorld())):
+        result = runner.invoke(
+            app,
+            [
+                "generate",
+                "-d",
+                "questions and answers over our HR handbook, for a retriever",
+                "--task",
+                "rag",
+                "-n",
+                "6",
+                "--seed-dataset",
+                str(seed),
+                "--seed-column",
+                "passage",
+                "-o",
+                str(out),
+                "--yes",
+            ],
+        )
+    assert f"added 12 chunks from column “passage” of {seed}" in result.stderr
+    from agent.tools.generate import load_run, read_rows
+
+    (full,) = (tmp_path / "data" / "runs").glob("cli-*/full-v1-n6")
+    rag = load_run(full)["spec"]["rag"]
+    assert (rag["source"], rag["seed_dataset"], rag["seed_column"]) == (
+        "dataset",
+        str(seed),
+        "passage",
+    )
+    rows = list(read_rows(full))
+    assert rows and all(r["context"] in paragraphs for r in rows)
+    assert {r["source"] for r in rows} == {"handbook.parquet"}
+
+    assert result.exit_code == 0, result.output  # then exported as the rag kind publishes
+    spec = json.loads((out / "spec.json").read_text())
+    assert spec["task"] == "rag" and spec["rag"]["source"] == "dataset"
+    ds = datasets.load_dataset(str(out))["train"]
+    assert 0 < ds.num_rows <= 6 and set(ds["source"]) == {"handbook.parquet"}
+    assert all(c in paragraphs for c in ds["context"])

@@ -6,10 +6,10 @@ cd "$(dirname "$0")"
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
-if ! .venv/bin/python -c "import agent, llama_cpp, pytest" 2>/dev/null || [ pyproject.toml -nt .venv/.installed-dev ]; then
-  echo "Installing (the first time compiles llama.cpp: about 8 minutes on 2 cores)…" >&2
+if ! .venv/bin/python -c "import agent, llama_cpp, pytest, sentence_transformers" 2>/dev/null || [ pyproject.toml -nt .venv/.installed-dev ]; then
+  echo "Installing (the first time compiles llama.cpp: about 8 minutes on 2 cores; the sentence-transformers step of the RAG test brings torch, about 3 minutes more)…" >&2
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[local,dev,ray]"
+  .venv/bin/python -m pip install -q -e ".[local,dev,ray,quality]"
   touch .venv/.installed-dev
 fi
 # The browser tests drive Debian's Chromium (never a browser download).

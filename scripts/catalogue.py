@@ -46,6 +46,14 @@ def main() -> int:
         else:
             catalog = Catalog(locale=folder.name, project="dataset-agent", charset="utf-8")
         catalog.update(template, no_fuzzy_matching=True)
+        # a message kept in another catalogue of this language (serve.po, history.po, …) stays there
+        for other in sorted((folder / "LC_MESSAGES").glob("*.po")):
+            if other.name == "app.po":
+                continue
+            with open(other, "rb") as fh:
+                for m in read_po(fh, locale=folder.name):
+                    if m.id and m.id in catalog:
+                        catalog.delete(m.id)
         with open(po, "wb") as fh:
             write_po(fh, catalog, sort_output=True, include_lineno=False, ignore_obsolete=True)
         missing = sum(

@@ -460,7 +460,7 @@ async def propose_rag(state: State) -> Command[Literal["review_contract"]]:
     docs = (
         "\n\n"
         + ngettext(
-            "Each passage is one of the {n} chunk of your documents, used verbatim.",
+            "Every passage is the one chunk of your documents, used verbatim.",
             "Each passage is one of the {n} chunks of your documents, used verbatim; every chunk "
             "is used once before any is used twice.",
             len(chunks),

@@ -139,8 +139,8 @@ CASES: list[Case] = [
 
 def judge(case: Case, spec: dict[str, Any]) -> list[str]:
     """What is wrong with the contract for this case (empty when it makes sense)."""
-    from agent.archetypes import label_problems
     from agent.spec import Label
+    from agent.tasks.archetypes import label_problems
 
     wrong: list[str] = []
     if spec["task"] != case.task:

@@ -13,11 +13,11 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableLambda
 
-from agent import archetypes
 from agent.graph import nodes
 from agent.llm import use_model
 from agent.schemas import archetype_choice_schema
 from agent.spec import DatasetSpec, Label, make_spec
+from agent.tasks import archetypes
 from tests.conftest import ReviewWorld
 from tests.fakes import ScriptedModel
 

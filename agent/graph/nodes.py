@@ -14,7 +14,7 @@ from langgraph.config import get_config, get_stream_writer
 from langgraph.graph import END
 from langgraph.types import Command, interrupt
 
-from agent import archetypes, prompts, tasks
+from agent import prompts, tasks
 from agent.config import get_settings
 from agent.context import session_settings
 from agent.graph.publish import parse_target
@@ -52,6 +52,7 @@ from agent.spec import (
     render_spec,
     spec_diff,
 )
+from agent.tasks import archetypes
 from agent.tasks.rag import contract as rag_contract
 from agent.tasks.rag import talk as rag_talk
 from agent.tools import quality

@@ -1,4 +1,4 @@
-"""Dataset archetypes, kept as data (`agent/archetypes/*.toml`): the contracts a proposal starts from.
+"""Dataset archetypes, kept as data (`agent/tasks/<kind>/archetypes.toml`): the contracts a proposal starts from.
 
 A small model cannot be trusted to invent a sensible contract ("the-world" / "the-future" for news,
 "customers" / "products" each defined as itself for reviews), so the product's own logic carries
@@ -225,10 +225,11 @@ def _archetype(task: Task, raw: dict[str, Any], where: str) -> Archetype:
 def _library() -> tuple[tuple[Archetype, ...], dict[Task, tuple[str, ...]]]:
     found: list[Archetype] = []
     hints: dict[Task, tuple[str, ...]] = {}
-    folder = resources.files("agent") / "archetypes"
     for task in ("textcat", "chat"):
-        where = f"agent/archetypes/{task}.toml"
-        data = tomllib.loads((folder / f"{task}.toml").read_text(encoding="utf-8"))
+        where = f"agent/tasks/{task}/archetypes.toml"
+        data = tomllib.loads(
+            (resources.files("agent.tasks") / task / "archetypes.toml").read_text(encoding="utf-8")
+        )
         hints[task] = _tuple(data.get("task_keywords"))  # type: ignore[index]
         found += [_archetype(task, raw, where) for raw in data.get("archetype", ())]  # type: ignore[arg-type]
     ids = [a.id for a in found]

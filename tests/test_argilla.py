@@ -24,6 +24,7 @@ import pytest
 from agent.spec import DatasetSpec, make_spec
 from agent.tools.argilla import ArgillaPushError, push_to_argilla
 from agent.tools.export import DATA_FILE, export_dataset
+from tests.test_rag_export import rag_rows, rag_spec
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
@@ -307,4 +308,69 @@ def test_chat_dataset_reads_back_with_ratings_and_no_duplicates(
             "persona": "student",
             "intent": "card",
             "row_id": i,
+        }
+
+
+def test_rag_dataset_reads_back_with_context_chat_and_judge_suggestions(
+    server: tuple[str, str], tmp_path: Path
+) -> None:
+    spec = rag_spec(hard_negatives=True, reranking=True)
+    folder = export_dataset(
+        spec, rag_rows(spec), tmp_path / "rag", model_info={}, history=[], metrics={}
+    )
+    exported = datasets.Dataset.from_parquet(str(folder / DATA_FILE)).to_list()
+    rows = [*exported, dict(exported[0], row_id=99, question="")]  # an empty field: skipped
+    name = f"rag-{uuid.uuid4().hex[:8]}"
+    for _ in range(2):  # a retried push adds nothing
+        push_to_argilla(
+            spec, rows, api_url=server[0], api_key=server[1], workspace=None, dataset_name=name
+        )
+
+    client = _client(server)
+    dataset = client.datasets(name=name, workspace=client.workspaces.list()[0].name)
+    fields = {f.name: type(f).__name__ for f in dataset.settings.fields}
+    assert fields == {
+        "context": "TextField",
+        "chat": "ChatField",
+        "positive_retrieval": "TextField",
+        "negative_retrieval": "TextField",
+        "positive_reranking": "TextField",
+        "negative_reranking": "TextField",
+    }
+    questions = {q.name: (type(q), q.labels) for q in dataset.settings.questions}
+    assert questions == {
+        "relevant": (rg.LabelQuestion, ["yes", "no"]),
+        "is_response_correct": (rg.LabelQuestion, ["yes", "no"]),
+    }
+    assert "relevant" in dataset.settings.guidelines
+
+    records = _records(server, name)
+    assert len(records) == 4 and [r.id for r in records] == [f"{name}-{i}" for i in range(4)]
+    for record, row in zip(records, exported, strict=True):
+        assert record.fields["context"] == row["context"]
+        chat = [{"role": m.role, "content": m.content} for m in record.fields["chat"]]
+        assert chat == [
+            {"role": "user", "content": row["question"]},
+            {"role": "assistant", "content": row["response"]},
+        ]
+        for k in ("positive_retrieval", "negative_retrieval", "positive_reranking"):
+            assert record.fields[k] == row[k]
+        suggestions = {s.question_name: (s.value, s.agent) for s in record.suggestions}
+        yes_no = {True: "yes", False: "no"}
+        assert suggestions == {
+            "relevant": (yes_no[row["answerable"]], "dataset-agent"),
+            "is_response_correct": (yes_no[row["supported"]], "dataset-agent"),
+        }
+        assert dict(record.metadata) == {
+            "topic": row["topic"],
+            "difficulty": "medium",
+            "answer_length": row["answer_length"],
+            "source": "manual.pdf",
+            "chunk_id": row["chunk_id"],
+            "context_length": len(row["context"]),
+            "question_length": len(row["question"]),
+            "response_length": len(row["response"]),
+            "judge_rating": row["rating"],
+            "negative_unanswered": yes_no[row["negative_unanswered"]],
+            "row_id": row["row_id"],
         }

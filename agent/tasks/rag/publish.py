@@ -78,7 +78,8 @@ COLUMNS: dict[str, tuple[Any, str]] = {
     ),
     "negative_unanswered": (
         _BOOL,
-        "Judge: the passage indeed does not answer `negative_retrieval` (empty when not judged).",
+        "Judge: the passage indeed does not answer the close negative query (empty when there "
+        "is none or the row was not judged).",
     ),
     "rating": (datasets.Value("int32"), "Judge model's overall rating, 1 (bad) to 5 (excellent)."),
     "judge_reasons": (STR, "The judge's reasons, written before its verdict."),
@@ -154,11 +155,9 @@ def build_dataset(spec: DatasetSpec, rows: Iterable[dict]) -> datasets.Dataset:
         if dropped
         else ""
     )
-    return datasets.Dataset.from_dict(
-        cols,
-        features=datasets.Features({k: COLUMNS[k][0] for k in names}),
-        info=datasets.DatasetInfo(description=note),
-    )
+    features = datasets.Features({k: COLUMNS[k][0] for k in names})
+    info = datasets.DatasetInfo(description=note, features=features)
+    return datasets.Dataset.from_dict(cols, features=features, info=info)
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -278,6 +277,7 @@ triplets = triplets.rename_columns(
         else ""
     )
     train_code = f"""```python
+# pip install "sentence-transformers[train]"
 from datasets import load_dataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
 from sentence_transformers.losses import MultipleNegativesRankingLoss
@@ -319,9 +319,16 @@ def render_card(
     n = ds.num_rows
     made, quality = method_and_quality(model_info, metrics)
     fig = rag_figures(_rows_of(ds, ("question", "response", "context", "chunk_id", *JUDGE)))
-    for k, v in list(fig.items()):  # the rows' figures first; the run's metrics fill the gaps
-        if v is None and metrics.get(k) is not None and not is_secret(k, metrics[k]):
-            fig[k] = metrics[k]
+    # the rows' figures first; the run's metrics (same keys) fill the gaps
+    for figure, count in (
+        *(
+            (f"{k}_share", f"{k}_judged")
+            for k in ("answerable", "supported", "negative_unanswered")
+        ),
+        ("mean_rating", "rated"),
+    ):
+        if fig[figure] is None and isinstance(metrics.get(figure), int | float):
+            fig[figure], fig[count] = metrics[figure], metrics.get(count, "?")
     judge_rows = [
         ("rows", fig["rows"]),
         ("unique questions", fig["unique_questions"]),
@@ -404,6 +411,17 @@ def render_card(
     if ds.info.description:
         limits.append(f"- {ds.info.description}")
     train_code, load_code = _snippets(spec, ds)
+    extras = ", and the extra queries or passages above" if pairs else ""
+    if fig["answerable_judged"] or fig["supported_judged"] or fig["rated"]:
+        negatives = (
+            ", whether each hard negative is indeed unanswered" if rag.hard_negatives else ""
+        )
+        judging = (
+            "A judge model then checked whether the passage answers the question and the response "
+            f"keeps to it{negatives}, and rated the row from 1 to 5 (reasons first)."
+        )
+    else:
+        judging = "No judge model checked these rows."
     topics = ", ".join(spec.style.topics) or "—"
     text = f"""
 # {spec.name}
@@ -426,9 +444,8 @@ approved contract (v{spec.version}).
 ## How it was made
 
 For each row a passage was taken (or written), then an LLM wrote a question the passage answers and
-the response from the passage alone{", with the retrieval/reranking texts" if pairs else ""}; rows
-whose question or response did not hold up were written again. A judge model then checked whether
-the passage answers the question and the response keeps to it{", and whether each hard negative is indeed unanswered" if rag.hard_negatives else ""}, and rated the row from 1 to 5 (reasons first).
+the response from the passage alone{extras}; rows whose question or response did not hold up were
+written again. {judging}
 
 {made}
 

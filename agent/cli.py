@@ -38,8 +38,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agent import tasks
 from agent.config import get_settings
 from agent.context import Context
-from agent.graph.nodes import thread_root
 from agent.llm import LLMError, get_chat_models, resolve_provider
+from agent.paths import thread_root
+from agent.serve import ServeError, serve
 from agent.session import Conversation, open_graph
 from agent.spec import SpecError, make_spec
 from agent.tools.documents import DocumentError, add_documents, load_chunks
@@ -502,8 +503,6 @@ def serve_command(
     open_browser: bool = typer.Option(False, "--open", help="Open the app in the browser."),
 ) -> None:
     """Start the chat app in the browser (what run.sh / run.bat do once installed)."""
-    from agent.serve import ServeError, serve
-
     try:
         serve(host, port, open_browser=open_browser)
     except ServeError as exc:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from agent import i18n
 from agent.config import Settings
 from agent.i18n import lazy
+from agent.secrets import redact
 
 # The schema Chainlit's SQLAlchemy layer expects (docs.chainlit.io/data-layers/sqlalchemy), in two
 # dialects: SQLite keeps JSON and lists as text; PostgreSQL gets the documented UUID/JSONB/TEXT[].
@@ -89,22 +90,6 @@ async def init_history(settings: Settings) -> str:
     finally:
         await engine.dispose()
     return url
-
-
-REDACTED = "[removed: a token or API key]"
-
-
-def redact(value: Any) -> Any:
-    """Tokens and keys out of any text, list or mapping bound for the history database."""
-    from agent.session import SECRET
-
-    if isinstance(value, str):
-        return SECRET.sub(REDACTED, value)
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    return value
 
 
 def data_layer(settings: Settings) -> Any:

@@ -26,8 +26,11 @@ from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from agent import ollama_http
+from agent.backends import local
+from agent.backends.local import OLLAMA_SITE, built_in_missing
 from agent.config import Settings, get_settings
 from agent.context import Context, current_context, session_settings
+from agent.errors import LLMBadOutput, LLMError, LLMUnavailable
 from agent.i18n import Lazy, _, lazy
 from agent.reasoning import strip_reasoning
 
@@ -35,18 +38,6 @@ log = logging.getLogger(__name__)
 
 Role = Literal["steer", "generate", "judge"]
 T = TypeVar("T", bound=BaseModel)
-
-
-class LLMError(RuntimeError):
-    """A model problem, phrased for the user (one sentence, with the fix when there is one)."""
-
-
-class LLMUnavailable(LLMError):
-    """The server is down, unreachable, refuses us, or lacks the model."""
-
-
-class LLMBadOutput(LLMError):
-    """The model kept answering with something that does not fit the schema."""
 
 
 _overrides: dict[str | None, BaseChatModel] = {}
@@ -105,21 +96,6 @@ def check_ollama(settings: Settings) -> str | None:
     return None
 
 
-OLLAMA_SITE = "https://ollama.com"
-
-
-def built_in_missing(lacking: str, settings: Settings | None = None) -> Lazy:
-    """What to say when the built-in model cannot run (`lacking`: the package that is missing)."""
-    model = (settings or get_settings()).ollama_model
-    return lazy(
-        "The built-in model is not installed ({lacking} is missing). Install Ollama from {site}, "
-        "run `ollama pull {model}`, then choose Ollama in the settings.",
-        lacking=lacking,
-        site=OLLAMA_SITE,
-        model=model,
-    )
-
-
 def _startup_notice(ollama_problem: str, local_ready: bool, settings: Settings) -> Lazy:
     """The first screen's notice when Ollama cannot be used: short, kind, the one fix. Decided at
     start-up, said in each reader's language (see agent.i18n.lazy)."""
@@ -162,11 +138,9 @@ def resolve_provider(settings: Settings | None = None) -> tuple[str, str | None]
     Ollama all the same (the app starts, and works as soon as Ollama does). The notice is a
     `Lazy` sentence: `str()` it where it is shown, in the reader's language.
     """
-    from agent.backends.local import missing
-
     settings = settings or get_settings()
     if settings.llm_provider == "local":
-        lacking = missing(settings.local_model)
+        lacking = local.missing(settings.local_model)
         return "local", built_in_missing(lacking, settings) if lacking else None
     if settings.llm_provider != "auto":
         return settings.llm_provider, None
@@ -174,7 +148,7 @@ def resolve_provider(settings: Settings | None = None) -> tuple[str, str | None]
     if problem is None:
         return "ollama", None
     log.info("%s", problem)  # the technical reason, for whoever reads the terminal
-    lacking = missing(settings.local_model)
+    lacking = local.missing(settings.local_model)
     if lacking:
         log.warning(
             "the built-in model is not installed (%s does not load): only Ollama can write data",
@@ -236,10 +210,8 @@ def get_chat_model(
             max_retries=1,
         )
     if provider == "local":
-        from agent.backends.local import get_local_model
-
-        local = role_model if role_model in ("smollm2", "gemma3") else settings.local_model
-        return get_local_model(local, temperature=temperature)  # type: ignore[arg-type]
+        name = role_model if role_model in ("smollm2", "gemma3") else settings.local_model
+        return local.get_local_model(name, temperature=temperature)  # type: ignore[arg-type]
     raise LLMUnavailable(f"Unknown LLM provider “{provider}”: use auto, ollama, openai or local.")
 
 

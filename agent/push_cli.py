@@ -16,6 +16,9 @@ from rich.console import Console
 
 from agent.config import get_settings
 from agent.spec import SpecError, make_spec
+from agent.tools import hub
+from agent.tools.argilla import push_to_argilla
+from agent.tools.quality import rows_from_folder
 
 Mode = Literal["new", "replace", "add_config"]
 err = Console(stderr=True, soft_wrap=True)
@@ -52,8 +55,6 @@ def push(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Publish an exported folder to the Hugging Face Hub or Argilla."""
-    from agent.tools import hub
-
     settings = get_settings()
     if not (folder / "spec.json").exists():
         raise _fail(f"{folder} is not an exported dataset (no spec.json)")
@@ -96,9 +97,6 @@ def push(
                 config_name=spec.name,
             )  # type: ignore[arg-type]
         else:
-            from agent.tools.argilla import push_to_argilla
-            from agent.tools.quality import rows_from_folder
-
             key = argilla_api_key or (
                 settings.argilla_api_key.get_secret_value() if settings.argilla_api_key else ""
             )

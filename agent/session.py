@@ -29,8 +29,16 @@ from agent.context import Context
 from agent.graph import build_graph
 from agent.graph.graph import Graph
 from agent.graph.nodes import STREAM_TAG
+from agent.graph.reply_check import REVIEW_NODE
 from agent.i18n import _
 from agent.llm import LLMError, friendly_error
+from agent.paths import thread_root
+from agent.reasoning import ReasoningFilter
+from agent.secrets import SECRET
+from agent.spec import DatasetSpec
+from agent.tools.documents import add_documents
+from agent.tools.realcheck import RealDataError, real_check, render_real_check
+from agent.tools.runs import read_rows
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +71,6 @@ async def open_graph(settings: Settings | None = None) -> AsyncIterator[Graph]:
 
 
 RETRY = {"action": "retry"}
-SECRET = re.compile(
-    r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,}|argilla\.apikey\.[\w-]+)"
-    # a key written in prose: "my argilla api key is Zq8x…", "token: …", "password = …"
-    r"|(?i:\b(?:api[\s_-]?key|token|secret|password)\b\W{0,3}(?:is|=|:)?\s*[\w.-]{16,})"
-)
 INVISIBLE = re.compile(r"[\u200b-\u200f\u2060-\u2064\ufeff\u202a-\u202e]")
 """Zero-width and direction marks: a message of only these is empty."""
 
@@ -152,9 +155,6 @@ class Conversation:
 
     async def attach(self, files: list[tuple[str, bytes]]) -> tuple[int, list[str]]:
         """Chunk attached documents (.txt, .md, .pdf) for grounded conversations."""
-        from agent.graph.nodes import thread_root
-        from agent.tools.documents import add_documents
-
         if not await self.allowed():
             return 0, [str(NOT_YOURS)]
 
@@ -163,10 +163,6 @@ class Conversation:
 
     async def real_check(self, data: bytes) -> Event:
         """Score a classifier trained on this conversation's synthetic rows on the user's real CSV."""
-        from agent.spec import DatasetSpec
-        from agent.tools.generate import read_rows
-        from agent.tools.realcheck import RealDataError, real_check, render_real_check
-
         if not await self.allowed():
             return Event("error", str(NOT_YOURS))
         values = (await self.state()).values
@@ -318,8 +314,6 @@ class Conversation:
         """Drop the stopped step and hand `value` to the review point before it, as if the user had
         answered there: `interpret` reads it (a clarifying answer goes back to `clarify`). The rows a
         stopped run made stay in its folder; asking for that run again resumes it."""
-        from agent.graph.nodes import REVIEW_NODE
-
         stage = str(snap.values.get("stage") or "clarify")
         update: Command[Any]
         if stage in REVIEW_NODE:
@@ -332,8 +326,6 @@ class Conversation:
         await self.graph.aupdate_state(self.config, update, as_node=node)
 
     async def _run(self, graph_input: Any) -> AsyncIterator[Event]:
-        from agent.reasoning import ReasoningFilter
-
         hide: dict[Any, ReasoningFilter] = {}  # per streamed reply: its <think> block is not shown
         try:
             async for mode, chunk in self.graph.astream(

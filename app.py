@@ -595,7 +595,7 @@ def _in_background(work: Awaitable[None]) -> None:
 
 def _progress_text(p: dict[str, Any], *, final: bool = False) -> str:
     """A full run's progress; `final`: what it came to when the step ended (no time left)."""
-    chat = p.get("task") == "chat"
+    chat = p.get("unit") == "conversations"
     done, total = p["done"], p["total"]
     if final or done >= total:
         head = (

@@ -26,8 +26,7 @@ from langgraph.types import Command
 from agent import i18n
 from agent.config import Settings, get_settings
 from agent.context import Context
-from agent.graph import build_graph
-from agent.graph.graph import Graph
+from agent.graph.graph import Graph, build_graph
 from agent.graph.nodes import STREAM_TAG
 from agent.graph.reply_check import REVIEW_NODE
 from agent.i18n import _
@@ -384,7 +383,7 @@ class Conversation:
 def sample_status(p: dict[str, Any]) -> str:
     """A sample's row progress in words: each row is written, then judged blind, then counted."""
     done, total, judged = int(p.get("done", 0)), int(p.get("total", 0)), int(p.get("judged") or 0)
-    chat = p.get("task") == "chat"
+    chat = p.get("unit") == "conversations"
     if done >= total:
         return (
             _("Sample: {n}/{n} conversations written and judged.", n=total)

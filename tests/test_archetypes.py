@@ -18,6 +18,7 @@ from agent.llm import use_model
 from agent.schemas import archetype_choice_schema
 from agent.spec import DatasetSpec, Label, make_spec
 from agent.tasks import archetypes
+from agent.tasks.chat import talk as chat_talk
 from tests.conftest import ReviewWorld
 from tests.fakes import ScriptedModel
 
@@ -103,7 +104,7 @@ def test_every_archetype_loads_and_is_a_valid_contract() -> None:
 
 def test_archetype_files_are_package_data() -> None:
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    assert "archetypes/*.toml" in pyproject["tool"]["setuptools"]["package-data"]["agent"]
+    assert "tasks/*/archetypes.toml" in pyproject["tool"]["setuptools"]["package-data"]["agent"]
 
 
 @pytest.mark.parametrize(
@@ -214,7 +215,7 @@ async def test_a_system_prompt_that_copies_the_request_is_replaced() -> None:
     def copy(messages: list[BaseMessage]) -> dict[str, Any]:
         return chat_nonsense(messages) | {"system_prompt": said + " Unas mai mult de și 2014."}
 
-    update = await run_node(nodes.propose_chat, Script(ChatProposal=copy), said, task="chat")
+    update = await run_node(chat_talk.propose, Script(ChatProposal=copy), said, task="chat")
     prompt = update["spec"]["chat"]["system_prompt"]
     assert prompt.startswith("Ești un asistent de informare despre sănătate.") and "112" in prompt
 
@@ -405,7 +406,7 @@ def chat_nonsense(messages: list[BaseMessage]) -> dict[str, Any]:
 
 async def test_a_banks_support_assistant_in_romanian() -> None:
     update = await run_node(
-        nodes.propose_chat, Script(ChatProposal=chat_nonsense), BANK_RO, task="chat"
+        chat_talk.propose, Script(ChatProposal=chat_nonsense), BANK_RO, task="chat"
     )
     spec = update["spec"]
     assert spec["task"] == "chat" and spec["language"] == "Romanian"
@@ -434,7 +435,7 @@ async def test_a_sensible_chat_proposal_is_kept_and_the_safety_rules_added() -> 
         "language": "English",
     }
     said = "Conversations with a medical clinic's assistant."
-    update = await run_node(nodes.propose_chat, Script(ChatProposal=own), said, task="chat")
+    update = await run_node(chat_talk.propose, Script(ChatProposal=own), said, task="chat")
     chat = update["spec"]["chat"]
     assert chat["system_prompt"].startswith(own["system_prompt"])
     assert "112" in chat["system_prompt"] and "Never diagnose" in chat["system_prompt"]
@@ -444,7 +445,7 @@ async def test_a_sensible_chat_proposal_is_kept_and_the_safety_rules_added() -> 
 
 async def test_stated_turns_and_a_locked_size_win_in_chat() -> None:
     update = await run_node(
-        nodes.propose_chat,
+        chat_talk.propose,
         Script(ChatProposal=chat_nonsense),
         "Tutoring dialogues for maths, 4 turns each.",
         task="chat",

@@ -34,7 +34,7 @@ from langchain_core.messages import BaseMessage
 
 from agent.config import get_settings
 from agent.graph.graph import Graph
-from agent.graph.nodes import thread_root
+from agent.paths import thread_root
 from agent.graph.publish import fingerprint
 from agent.llm import use_model
 from agent.session import BUSY, NOT_YOURS, RETRY, Conversation, Event, open_graph

@@ -1,5 +1,2 @@
-"""The conversation graph."""
-
-from agent.graph.graph import build_graph
-
-__all__ = ["build_graph"]
+"""The conversation graph: `agent.graph.graph.build_graph`. This package file imports nothing, so
+its leaf modules (state, replies) can be imported without building the graph."""

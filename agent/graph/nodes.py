@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import errno
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
-from langgraph.config import get_config, get_stream_writer
+from langchain_core.messages import AnyMessage, HumanMessage
+from langgraph.config import get_stream_writer
 from langgraph.graph import END
 from langgraph.types import Command, interrupt
 
 from agent import prompts, tasks
 from agent.config import get_settings
 from agent.context import session_settings
+from agent.conversation import run_root as _run_root_of
+from agent.conversation import say as _say
+from agent.conversation import status as _status
+from agent.conversation import transcript as _conversation
 from agent.graph.publish import parse_target
 from agent.graph.replies import (
     Reading,
@@ -29,32 +32,22 @@ from agent.graph.replies import (
     suggestions,
 )
 from agent.graph.state import State
-from agent.i18n import _, ngettext
+from agent.i18n import _
 from agent.languages import find_language, fold, guess_language
 from agent.llm import LLMBadOutput, as_messages, get_chat_model, structured_call
-from agent.paths import thread_root
 from agent.schemas import (
-    ChatProposal,
     Clarification,
-    CritiqueNotes,
-    Proposal,
-    archetype_choice_schema,
 )
 from agent.spec import (
     DatasetSpec,
     SpecEdit,
     SpecError,
-    Style,
     apply_edits,
     check_size,
-    make_spec,
-    proposal_to_spec,
     render_spec,
     spec_diff,
 )
 from agent.tasks import archetypes
-from agent.tasks.rag import contract as rag_contract
-from agent.tasks.rag import talk as rag_talk
 from agent.tools import quality
 from agent.tools.documents import load_chunks
 from agent.tools.export import export_dataset, zip_folder
@@ -95,22 +88,6 @@ CANCEL = re.compile(r"^\s*(cancel|stop|quit|abort|no thanks)\W*$", re.I)
 def _to(node: str) -> Any:
     """A node name computed at run time (the return annotations list every possible one)."""
     return node
-
-
-def _say(text: str, **kwargs: Any) -> AIMessage:
-    return AIMessage(content=text, additional_kwargs=kwargs)
-
-
-def _conversation(messages: list[AnyMessage], limit: int = 6000) -> str:
-    lines = []
-    for m in messages:
-        who = "user" if isinstance(m, HumanMessage) else "assistant"
-        lines.append(f"{who}: {m.content}")
-    return "\n".join(lines)[-limit:]
-
-
-def _thread_id() -> str:
-    return str(get_config()["configurable"].get("thread_id", "default"))
 
 
 def _spec(state: State) -> DatasetSpec:
@@ -194,289 +171,6 @@ async def ask_user(state: State) -> Command[Literal["clarify", "ask_user"]]:
     if text is None:  # a button or a malformed payload: raising would fail this step on every retry
         return Command(goto="ask_user", update={"messages": [_say(not_text())]})
     return Command(goto="clarify", update={"messages": [HumanMessage(content=text)]})
-
-
-def _user_said(state: State) -> list[str]:
-    """The user's messages, first to last (the first one is the description)."""
-    return [str(m.content) for m in state["messages"] if isinstance(m, HumanMessage)]
-
-
-def _questions(state: State) -> list[str]:
-    """What the assistant said before each user message ("" before the first)."""
-    out, last = [], ""
-    for m in state["messages"]:
-        if isinstance(m, HumanMessage):
-            out.append(last)
-        else:
-            last = str(m.content)
-    return out
-
-
-def _user_language(state: State, said: list[str]) -> str:
-    return state.get("user_language") or guess_language("\n".join(said))
-
-
-async def _pick_archetype(
-    state: State, said: list[str], task: archetypes.Task
-) -> archetypes.Archetype | None:
-    """The archetype the request is: by keywords, else the model's choice from the ids (an enum,
-    with examples) — None when it says "other" or its answer cannot be read."""
-    found = archetypes.match("\n".join(said), task)
-    if found is not None:
-        return found
-    kinds = archetypes.load(task)
-    examples = [
-        prompts.PROPOSE_ARCHETYPE_EXAMPLE.format(request=ex, id=a.id)
-        for a in kinds
-        for ex in a.examples[:1]
-    ]
-    other = (
-        "Legal contract clauses labelled by clause type."
-        if task == "textcat"
-        else "Conversations with a museum guide robot."
-    )
-    examples.append(prompts.PROPOSE_ARCHETYPE_EXAMPLE.format(request=other, id="other"))
-    msgs = as_messages(
-        prompts.PROPOSE_ARCHETYPE_SYSTEM.format(
-            what="text-classification" if task == "textcat" else "chat (conversation)",
-            kinds="\n".join(f"- {a.id}: {a.summary}" for a in kinds),
-            examples="\n".join(examples),
-        ),
-        prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"])),
-    )
-    schema = archetype_choice_schema(archetypes.ids(task), chat=task == "chat")
-    try:
-        choice = await structured_call(get_chat_model("steer"), schema, msgs)
-    except LLMBadOutput:
-        return None
-    return None if choice.archetype == "other" else archetypes.get(choice.archetype)
-
-
-async def propose(state: State) -> Command[Literal["review_contract"]]:
-    """The first text-classification contract: from an archetype when the request is a known kind
-    (the model adapts it; labels it gets wrong do not survive), else the model's free proposal."""
-    locked = state.get("locked") or {}
-    task = locked.get("task") or state.get("task") or "textcat"
-    if task != "textcat":
-        return await PROPOSERS[task](state)
-    settings = get_settings()
-    said = _user_said(state)
-    description = said[0] if said else "A synthetic dataset."
-    arch = await _pick_archetype(state, said, "textcat")
-    system = prompts.PROPOSE_SYSTEM.format(user_language=_user_language(state, said))
-    if arch is not None:
-        system += "\n\n" + prompts.PROPOSE_FROM_ARCHETYPE.format(
-            title=arch.title, standard=arch.standard_json()
-        )
-    msgs = as_messages(
-        system, prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"]))
-    )
-    problem = ""
-    for _attempt in range(
-        1 if arch else 3
-    ):  # without an archetype, unusable labels are asked for again
-        p = await structured_call(get_chat_model("steer"), Proposal, msgs)
-        choice = archetypes.textcat_choice(arch, p, said, _questions(state))
-        if arch is None and choice.problems:
-            problem = "; ".join(choice.problems[:2])
-            continue
-        try:
-            spec, notes = proposal_to_spec(
-                description=description,
-                name=archetypes.dataset_name(description, p.name, arch),
-                labels=choice.labels,
-                multi_label=choice.multi_label,
-                language=archetypes.data_language(
-                    said, locked=locked, archetype=arch, model=p.language
-                ),
-                size=locked.get("size") or archetypes.stated_size(said) or p.size,
-                style=Style(
-                    topics=choice.topics,
-                    length=choice.length,  # type: ignore[arg-type]
-                    tones=choice.tones or ["neutral"],
-                ),
-                max_rows=settings.max_rows,
-            )
-            break
-        except SpecError as exc:
-            problem = str(exc)
-    else:
-        raise LLMBadOutput(
-            _(
-                "The model did not propose a usable contract ({problem}) — try naming the labels "
-                "you want, e.g. “labels: positive, negative”.",
-                problem=problem,
-            )
-        )
-    ask = _(
-        "Approve it to see a sample, or tell me what to change (e.g. {examples}).",
-        examples=change_examples(spec),
-    )
-    return _first_contract(state, spec, choice.notes + notes, ask=ask, intro=p.intro)
-
-
-def change_examples(spec: DatasetSpec) -> str:
-    """Two refinements that fit this contract, as a person would type them."""
-    if spec.rag is not None:
-        first = _("“harder questions”") if not spec.rag.hard_negatives else _("“shorter answers”")
-        second = _("“add hard negatives”") if not spec.rag.hard_negatives else _("“add reranking”")
-        return f"{first}, {second}"
-    if spec.task == "chat":
-        first = (
-            _("“3 turns”") if spec.chat is None or spec.chat.turns < 3 else _("“shorter answers”")
-        )
-    else:
-        names = spec.label_names
-        label = next((n for n in names if n.startswith("neg")), names[-1])
-        first = (
-            _("“more {label}”", label=label)
-            if len(names) < 3
-            else _("“drop {label}”", label=names[-1])
-        )
-    other = _("“in English”") if spec.language != "English" else _("“in Romanian”")
-    return f"{first}, {other}"
-
-
-def _first_contract(
-    state: State, spec: DatasetSpec, notes: list[str], *, ask: str, intro: str, extra: str = ""
-) -> Command[Literal["review_contract"]]:
-    """Show version 1 of the contract and wait for its review."""
-    note = "\n\n_" + _("Note: I {notes}.", notes="; ".join(notes)) + "_" if notes else ""
-    language = state.get("user_language") or guess_language("\n".join(_user_said(state)))
-    # the person's own language, written by the model — when it is in that language at all
-    if language.lower() not in ("english", "en") and intro.strip():
-        if guess_language(intro, default=language) == language:
-            ask = intro.strip()
-    head = _("Here is the proposed contract:")
-    text = f"{head}\n\n{render_spec(spec)}{note}{extra}\n\n{ask}"
-    return Command(
-        goto="review_contract",
-        update={
-            "spec": spec.model_dump(),
-            "history": [{"version": 1, "diff": ["first proposal"]}],
-            "stage": "contract",
-            "messages": [_say(text, kind="contract")],
-        },
-    )
-
-
-async def propose_chat(state: State) -> Command[Literal["review_contract"]]:
-    """The first chat contract: an archetype's shape when the request is a known kind (the model's
-    system prompt, personas … kept where they pass their checks; the archetype's rules always),
-    else the model's own proposal."""
-    settings = get_settings()
-    locked = state.get("locked") or {}
-    said = _user_said(state)
-    description = said[0] if said else "Chat data."
-    arch = await _pick_archetype(state, said, "chat")
-    system = prompts.PROPOSE_CHAT_SYSTEM.format(user_language=_user_language(state, said))
-    if arch is not None:
-        system += "\n\n" + prompts.PROPOSE_CHAT_FROM_ARCHETYPE.format(
-            title=arch.title, standard=arch.standard_json()
-        )
-    msgs = as_messages(
-        system, prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"]))
-    )
-    p = await structured_call(get_chat_model("steer"), ChatProposal, msgs)
-    language = archetypes.data_language(said, locked=locked, archetype=arch, model=p.language)
-    chat, topics, notes = archetypes.chat_choice(arch, p, said, language=language)
-    wanted = locked.get("size") or archetypes.stated_size(said) or p.size
-    size = min(max(wanted, 1), settings.max_rows)
-    if size != wanted:
-        notes.append(_("size {wanted:,} is out of range, using {size:,}", wanted=wanted, size=size))
-    chunks = load_chunks(_run_root() / "documents")
-    spec = make_spec(
-        {
-            "task": "chat",
-            "name": archetypes.dataset_name(description, p.name, arch),
-            "description": description[:2000],
-            "language": language,
-            "size": size,
-            "style": {"topics": topics},
-            "chat": chat | {"grounded": bool(chunks)},
-        }
-    )
-    docs = (
-        "\n\n"
-        + ngettext(
-            "Conversations will be grounded in {n} chunk of your documents.",
-            "Conversations will be grounded in {n} chunks of your documents.",
-            len(chunks),
-        )
-        if chunks
-        else ""
-    )
-    ask = _(
-        "Approve it to see sample conversations, or tell me what to change (e.g. {examples}).",
-        examples=change_examples(spec),
-    )
-    return _first_contract(state, spec, notes, ask=ask, intro=p.intro, extra=docs)
-
-
-async def propose_rag(state: State) -> Command[Literal["review_contract"]]:
-    """The first RAG contract: passages from the dataset column named, else the attached
-    documents, else written from the description; the switches the person's words set (hard
-    negatives, reranking, difficulty) read by the reply tables; a name and topics from the model."""
-    settings = get_settings()
-    locked = state.get("locked") or {}
-    said = _user_said(state)
-    description = said[0] if said else "Questions and answers."
-    chunks = load_chunks(_run_root() / "documents")
-    source = rag_contract.source_of(locked, len(chunks))
-    note = rag_contract.SOURCE_NOTES[source["source"]].format(
-        chunks=ngettext("{n} chunk", "{n} chunks", len(chunks))
-    )
-    msgs = as_messages(
-        rag_contract.PROPOSE_RAG_SYSTEM.format(
-            user_language=_user_language(state, said), source_note=note
-        ),
-        prompts.PROPOSE_USER.format(conversation=_conversation(state["messages"])),
-    )
-    notes: list[str] = []
-    try:
-        p = await structured_call(get_chat_model("steer"), rag_contract.RagProposal, msgs)
-    except LLMBadOutput:  # a name and topics are all it gives: the contract stands without them
-        p = rag_contract.RagProposal()
-        notes.append(_("could not read the model's proposal, so I used plain defaults"))
-    language = archetypes.data_language(said, locked=locked, archetype=None, model=p.language)
-    wanted = locked.get("size") or archetypes.stated_size(said) or p.size
-    size = min(max(wanted, 1), settings.max_rows)
-    if size != wanted:
-        notes.append(_("size {wanted:,} is out of range, using {size:,}", wanted=wanted, size=size))
-    spec = make_spec(
-        {
-            "task": "rag",
-            "name": archetypes.dataset_name(description, p.name, None),
-            "description": description[:2000],
-            "language": language,
-            "size": size,
-            "style": {"topics": archetypes.merge_topics(p.topics, None)},
-            "rag": source,
-        }
-    )
-    stated = read_reply(" ".join(said), spec, "contract")
-    spec = rag_contract.with_stated_shape(
-        spec, stated.edits if stated else [], max_rows=settings.max_rows
-    )
-    docs = (
-        "\n\n"
-        + ngettext(
-            "Every passage is the one chunk of your documents, used verbatim.",
-            "Each passage is one of the {n} chunks of your documents, used verbatim; every chunk "
-            "is used once before any is used twice.",
-            len(chunks),
-        )
-        if chunks
-        else ""
-    )
-    ask = _(
-        "Approve it to see a sample, or tell me what to change (e.g. {examples}).",
-        examples=change_examples(spec),
-    )
-    return _first_contract(state, spec, notes, ask=ask, intro=p.intro, extra=docs)
-
-
-PROPOSERS = {"chat": propose_chat, "rag": propose_rag}
 
 
 # --- review points: interrupt only ---------------------------------------------------------------
@@ -889,7 +583,7 @@ async def _answer(state: State, spec: DatasetSpec, said: list[AnyMessage], fallb
 
 
 def _run_root() -> Path:
-    return thread_root(_thread_id())
+    return _run_root_of()
 
 
 def _chunks(spec: DatasetSpec) -> list[dict[str, str]] | None:
@@ -897,10 +591,10 @@ def _chunks(spec: DatasetSpec) -> list[dict[str, str]] | None:
     return load_chunks(_run_root() / "documents") if tasks.kind(spec).uses_chunks(spec) else None
 
 
-def _status(text: str) -> None:
-    """Tell the UI at once that this step is working ({"status": …} on the custom stream), before
-    its first row or reply arrives."""
-    get_stream_writer()({"status": text})
+async def propose(state: State) -> Command[Literal["review_contract"]]:
+    """The first contract of the kind of data asked for (its own module writes it)."""
+    locked = state.get("locked") or {}
+    return await tasks.kind(locked.get("task") or state.get("task") or "textcat").propose(state)
 
 
 async def sample(state: State) -> Command[Literal["critique"]]:
@@ -923,7 +617,9 @@ async def sample(state: State) -> Command[Literal["critique"]]:
         start=settings.concurrency,
         seed=1000 * spec.version + k,
         # the phase tells the UI these rows are a sample's, not a full run's
-        on_progress=lambda p: writer({"progress": p | {"phase": "sample", "task": spec.task}}),
+        on_progress=lambda p: writer(
+            {"progress": p | {"phase": "sample", "unit": tasks.kind(spec).unit}}
+        ),
         chunks=_chunks(spec),
     )
     rows = sorted(read_rows(result.run_dir), key=lambda r: r["row_id"])
@@ -935,209 +631,10 @@ def unchanged(exc: Exception, spec: DatasetSpec) -> str:
     return f"{exc} " + _("The contract is unchanged (v{version}).", version=spec.version)
 
 
-def _table(rows: list[dict[str, Any]], limit: int = 20) -> str:
-    out = [_("| # | text | label | judge |"), "|---|---|---|---|"]
-    for r in rows[:limit]:
-        text = r["text"].replace("|", "\\|").replace("\n", " ")
-        text = text[:220] + ("…" if len(text) > 220 else "")
-        label = ", ".join(quality.row_labels(r))
-        judge = r.get("judge_label") or ", ".join(r.get("judge_labels") or []) or "—"
-        out.append(f"| {r['row_id']} | {text} | {label} | {judge} |")
-    return "\n".join(out)
-
-
-def dialogue(row: dict[str, Any], limit: int = 600) -> str:
-    """A conversation as a readable chat transcript (Markdown), not JSON."""
-    lines = []
-    for m in row["messages"]:
-        if m["role"] == "system":
-            continue
-        who = _("**User:**") if m["role"] == "user" else _("**Assistant:**")
-        content = m["content"][:limit] + ("…" if len(m["content"]) > limit else "")
-        lines.append(f"{who} {content}")
-    rating = " · " + _("rated {rating}/5", rating=row["rating"]) if row.get("rating") else ""
-    head = f"_#{row['row_id']} · {row.get('persona', '')} · {row.get('intent', '')}{rating}_"
-    reasons = (
-        "\n> " + _("why: {reasons}", reasons=row["judge_reasons"])
-        if row.get("judge_reasons")
-        else ""
-    )
-    return head + "\n\n" + "\n\n".join(lines) + reasons
-
-
-def weakest(rows: Iterable[dict[str, Any]], n: int = 3) -> str:
-    """The n lowest-rated conversations as dialogues (unrated ones last)."""
-    worst = sorted(rows, key=lambda r: (r.get("rating") or 6, r["row_id"]))[:n]
-    return "\n\n---\n\n".join(dialogue(r) for r in worst)
-
-
-def _chart_figures(fig: dict[str, Any]) -> dict[str, Any]:
-    """What the run review's charts draw, sent with its message (the charts must show this run)."""
-    return {k: fig.get(k) for k in ("mix", "agreement_per_label", "agreement")}
-
-
-def _ratings_words(fig: dict[str, Any]) -> str:
-    """How a second model rated the conversations, in words."""
-    ratings = fig.get("ratings") or {}
-    dup = fig.get("duplicates") or 0
-    parts = []
-    if ratings.get("mean") is not None:
-        parts.append(
-            _(
-                "A second model rated each conversation from 1 to 5: {mean:.1f} on average.",
-                mean=ratings["mean"],
-            )
-        )
-    parts.append(
-        _("None repeats another.")
-        if not dup
-        else ngettext(
-            "{n} is (almost) the same as another.", "{n} are (almost) the same as others.", dup
-        )
-    )
-    return " ".join(parts)
-
-
-async def critique_chat(
-    state: State, spec: DatasetSpec, rows: list[dict[str, Any]]
-) -> Command[Any]:
-    fig = quality.figures(spec, rows)
-    tips = quality.suggestions(fig)
-    text = (
-        _(
-            "Sample {k} (contract v{version}): {n} conversations.",
-            k=state.get("samples_made", 1),
-            version=spec.version,
-            n=len(rows),
-        )
-        + "\n\n"
-        + _ratings_words(fig)
-        + "\n\n"
-        + _("The weakest conversations:")
-        + "\n\n"
-        + weakest(rows)
-        + "\n\n"
-        + ((_("Suggestions:") + "\n" + "\n".join(f"- {x}" for x in tips) + "\n\n") if tips else "")
-        + _(
-            "Approve to generate all {n:,} conversations, say “generate N” for another size, or "
-            "ask for changes (e.g. “harder questions”, “shorter answers”, “3 turns”).",
-            n=spec.size,
-        )
-    )
-    return Command(
-        goto="review_sample",
-        update={"critique": fig, "messages": [_say(text, kind="sample")], "stage": "sample"},
-    )
-
-
-async def critique_rag(state: State, spec: DatasetSpec, rows: list[dict[str, Any]]) -> Command[Any]:
-    """The RAG sample: the rows as a table, what the judge found (answerable, supported,
-    negatives not answered) in words, the exact figures in the fold."""
-    fig = rag_talk.figures(rows)
-    text = (
-        _(
-            "Sample {k} (contract v{version}): {n} rows.",
-            k=state.get("samples_made", 1),
-            version=spec.version,
-            n=len(rows),
-        )
-        + "\n\n"
-        + rag_talk.summary(fig)
-        + "\n\n"
-        + _(
-            "Approve to generate all {n:,} rows, say “generate N” for another size, or ask for "
-            "changes (e.g. {examples}).",
-            n=spec.size,
-            examples=change_examples(spec),
-        )
-    )
-    return Command(
-        goto="review_sample",
-        update={
-            "critique": fig,
-            "messages": [
-                _say(
-                    text,
-                    kind="sample",
-                    table=rag_talk.table(rows),
-                    details=rag_talk.details(fig),
-                    rows=rag_talk.shown(rows),
-                )
-            ],
-            "stage": "sample",
-        },
-    )
-
-
-CRITICS = {"chat": critique_chat, "rag": critique_rag}
-
-
 async def critique(state: State) -> Command[Literal["review_sample"]]:
     spec = _spec(state)
-    rows = state.get("sample", [])
     _status(_("Reviewing the sample: writing the critique…"))
-    if spec.task in CRITICS:
-        return await CRITICS[spec.task](state, spec, rows)
-    fig = quality.figures(spec, rows)
-    notes: dict[str, list[str]] = {}
-    summary = {k: fig[k] for k in ("rows", "agreement", "duplicates", "mix")}
-    msgs = as_messages(
-        prompts.CRITIQUE_SYSTEM.format(
-            description=spec.description, user_language=state.get("user_language", "English")
-        ),
-        prompts.CRITIQUE_USER.format(
-            figures=summary,
-            rows="\n".join(
-                f"- [{', '.join(quality.row_labels(r))}] {r['text'][:300]}" for r in rows[:10]
-            ),
-        ),
-    )
-    try:
-        c = await structured_call(get_chat_model("judge"), CritiqueNotes, msgs)
-        notes = {"problems": c.problems, "suggestions": c.suggestions}
-    except LLMBadOutput:
-        notes = {"problems": [_("(the judge's written notes could not be read this time)")]}
-    text = (
-        _(
-            "Sample {k} (contract v{version}): {n} rows.",
-            k=state.get("samples_made", 1),
-            version=spec.version,
-            n=len(rows),
-        )
-        + "\n\n"
-        + quality.plain_summary(fig, notes)
-        + "\n\n"
-        + _(
-            "Approve to generate all {n:,} rows, say “generate N” for another size, or ask for "
-            "changes (e.g. “make it more negative reviews”).",
-            n=spec.size,
-        )
-    )
-    # the rows as a table and the exact figures: the chat shows them as a table and a fold
-    table, details = _table(rows), quality.render_figures(fig, notes)
-    shown = [
-        {
-            _("text"): r["text"],
-            _("label"): ", ".join(quality.row_labels(r)),
-            _("second model"): r.get("judge_label") or ", ".join(r.get("judge_labels") or []),
-        }
-        for r in rows
-    ]
-    return Command(
-        goto="review_sample",
-        update={
-            "critique": fig | {"notes": notes},
-            "messages": [_say(text, kind="sample", table=table, details=details, rows=shown)],
-            "stage": "sample",
-        },
-    )
-
-
-def _run_figures(spec: DatasetSpec, run_dir: Path) -> dict[str, Any]:
-    """The figures of a run's rows, as this kind of data measures them."""
-    if spec.rag is not None:
-        return rag_talk.figures(read_rows(run_dir))
-    return quality.figures(spec, read_rows(run_dir))
+    return await tasks.kind(spec).critique(state, spec, state.get("sample", []))
 
 
 async def scale(state: State) -> Command[Literal["review_dataset", "review_paused"]]:
@@ -1149,11 +646,8 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
     spec = _spec(state)
     run_dir = _run_root() / f"full-v{spec.version}-n{spec.size}"
     writer = get_stream_writer()
-    _status(
-        _("Starting the full run of {n:,} conversations…", n=spec.size)
-        if spec.task == "chat"
-        else _("Starting the full run of {n:,} rows…", n=spec.size)
-    )
+    kind = tasks.kind(spec)
+    _status(kind.starting(spec.size))
     watch = not state.get("ignore_stop")
     result = await run_generation(
         spec,
@@ -1165,14 +659,14 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
         start=settings.concurrency,
         engine=settings.engine,
         seed=spec.version,
-        on_progress=lambda p: writer({"progress": p | {"task": spec.task}}),
+        on_progress=lambda p: writer({"progress": p | {"unit": kind.unit}}),
         chunks=_chunks(spec),
         should_stop=quality.stop_rule if watch else None,
     )
     if result.paused:
         p = result.progress
-        fig = _run_figures(spec, run_dir)
-        tips = quality.suggestions(fig) or [_("add sub-topics, or sharpen the label definitions")]
+        fig = kind.run_figures(spec, read_rows(run_dir))
+        tips = kind.paused_tips(fig)
         text = (
             "**"
             + _("Paused at {done:,} of {total:,} rows:", done=p["done"], total=p["total"])
@@ -1196,42 +690,14 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
                 "stage": "paused",
             },
         )
-    fig = _run_figures(spec, run_dir)
+    fig = kind.run_figures(spec, read_rows(run_dir))
     fig["failed"] = result.failed
     fig["duplicates_replaced"] = result.progress["duplicates"]
     fig["retries"] = result.progress["retries"]
     short = "\n\n**" + _("The run stopped short:") + f"** {result.reason}" if result.reason else ""
-    details = ""
-    if spec.rag is not None:
-        report, details = rag_talk.summary(fig), rag_talk.details(fig)
-        made = _(
-            "Generated {made:,} of {n:,} rows; {dup} near copies were replaced.",
-            made=result.rows,
-            n=spec.size,
-            dup=result.progress["duplicates"],
-        )
-    elif spec.task == "chat":
-        report = (
-            _ratings_words(fig)
-            + "\n\n"
-            + _("The weakest conversations:")
-            + "\n\n"
-            + weakest(read_rows(run_dir))
-        )
-        made = _(
-            "Generated {made:,} of {n:,} conversations; {dup} near copies were replaced.",
-            made=result.rows,
-            n=spec.size,
-            dup=result.progress["duplicates"],
-        )
-    else:
-        report, details = quality.plain_summary(fig), quality.render_figures(fig)
-        made = _(
-            "Generated {made:,} of {n:,} rows; {dup} near copies were replaced.",
-            made=result.rows,
-            n=spec.size,
-            dup=result.progress["duplicates"],
-        )
+    made, report, details = kind.run_report(
+        spec, fig, result.rows, result.progress["duplicates"], read_rows(run_dir)
+    )
     text = f"{made}{short}\n\n{report}\n\n" + _(
         "Approve to export the dataset (a download), or cancel."
     )
@@ -1240,7 +706,14 @@ async def scale(state: State) -> Command[Literal["review_dataset", "review_pause
         update={
             "run_dir": str(run_dir),
             "critique": fig,
-            "messages": [_say(text, kind="dataset", details=details, charts=_chart_figures(fig))],
+            "messages": [
+                _say(
+                    text,
+                    kind="dataset",
+                    details=details,
+                    charts={k: fig.get(k) for k in ("mix", "agreement_per_label", "agreement")},
+                )
+            ],
             "stage": "dataset",
         },
     )

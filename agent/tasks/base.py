@@ -172,6 +172,45 @@ class TaskKind(Protocol):
         """Whether runs of this contract read the conversation's document chunks."""
         ...
 
+    # --- in the conversation (agent/tasks/<kind>/talk.py) ---
+
+    unit: str
+    """What its rows are called in progress lines: "rows" or "conversations"."""
+
+    async def propose(self, state: Any) -> Any:
+        """The first contract, as the graph's Command to its review."""
+        ...
+
+    async def critique(self, state: Any, spec: DatasetSpec, rows: list[dict[str, Any]]) -> Any:
+        """The sample's review message, as the graph's Command to the sample review."""
+        ...
+
+    def change_examples(self, spec: DatasetSpec) -> str:
+        """Two refinements that fit this contract, as a person would type them."""
+        ...
+
+    def render(self, spec: DatasetSpec) -> str:
+        """The contract as Markdown."""
+        ...
+
+    def run_figures(self, spec: DatasetSpec, rows: Any) -> dict[str, Any]:
+        """A run's figures (for its report, the pause message and the card)."""
+        ...
+
+    def paused_tips(self, fig: dict[str, Any]) -> list[str]:
+        """What to change when the stop rule paused a run."""
+        ...
+
+    def run_report(
+        self, spec: DatasetSpec, fig: dict[str, Any], made: int, replaced: int, rows: Any
+    ) -> tuple[str, str, str]:
+        """A finished run in words: (what was made, the figures in words, the exact figures)."""
+        ...
+
+    def starting(self, n: int) -> str:
+        """The status line a full run of n rows starts with."""
+        ...
+
     def build_dataset(self, spec: DatasetSpec, rows: Any) -> Any:
         """The rows as a `datasets.Dataset` with this kind's features, in a stable column order."""
         ...

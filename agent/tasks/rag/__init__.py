@@ -8,7 +8,7 @@ from typing import Any
 
 from agent.spec import DatasetSpec
 from agent.tasks.base import RowTask
-from agent.tasks.rag import publish
+from agent.tasks.rag import publish, talk
 from agent.tasks.rag.rows import RagRows
 
 
@@ -29,6 +29,16 @@ class Rag:
 
     def uses_chunks(self, spec: DatasetSpec) -> bool:
         return spec.rag is not None and spec.rag.source != "description"
+
+    unit = "rows"
+    propose = staticmethod(talk.propose)
+    critique = staticmethod(talk.critique)
+    change_examples = staticmethod(talk.change_examples)
+    render = staticmethod(talk.render)
+    run_figures = staticmethod(talk.run_figures)
+    paused_tips = staticmethod(talk.paused_tips)
+    run_report = staticmethod(talk.run_report)
+    starting = staticmethod(talk.starting)
 
     build_dataset = staticmethod(publish.build_dataset)
     render_card = staticmethod(publish.render_card)

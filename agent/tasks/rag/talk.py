@@ -4,10 +4,22 @@ the exact figures for the Details fold."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
+from langgraph.types import Command
+
+from agent import prompts
+from agent.config import get_settings
+from agent.conversation import first_contract, run_root, say, transcript, user_language, user_said
+from agent.graph.replies import read_reply
+from agent.graph.state import State
 from agent.i18n import _, ngettext
+from agent.llm import LLMBadOutput, as_messages, get_chat_model, structured_call
+from agent.spec import DatasetSpec, make_spec, render_spec
+from agent.tasks import archetypes
+from agent.tasks.rag import contract
 from agent.tools.dedup import Deduper
+from agent.tools.documents import load_chunks
 
 
 def figures(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -167,3 +179,141 @@ def shown(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
         row[_("second model")] = _verdict(r)
         out.append(row)
     return out
+
+
+def render(spec: DatasetSpec) -> str:
+    return render_spec(spec)
+
+
+async def propose(state: State) -> Command[Literal["review_contract"]]:
+    """The first RAG contract: passages from the dataset column named, else the attached
+    documents, else written from the description; the switches the person's words set (hard
+    negatives, reranking, difficulty) read by the reply tables; a name and topics from the model."""
+    settings = get_settings()
+    locked = state.get("locked") or {}
+    said = user_said(state)
+    description = said[0] if said else "Questions and answers."
+    chunks = load_chunks(run_root() / "documents")
+    source = contract.source_of(locked, len(chunks))
+    note = contract.SOURCE_NOTES[source["source"]].format(
+        chunks=ngettext("{n} chunk", "{n} chunks", len(chunks))
+    )
+    msgs = as_messages(
+        contract.PROPOSE_RAG_SYSTEM.format(
+            user_language=user_language(state, said), source_note=note
+        ),
+        prompts.PROPOSE_USER.format(conversation=transcript(state["messages"])),
+    )
+    notes: list[str] = []
+    try:
+        p = await structured_call(get_chat_model("steer"), contract.RagProposal, msgs)
+    except LLMBadOutput:  # a name and topics are all it gives: the contract stands without them
+        p = contract.RagProposal()
+        notes.append(_("could not read the model's proposal, so I used plain defaults"))
+    language = archetypes.data_language(said, locked=locked, archetype=None, model=p.language)
+    wanted = locked.get("size") or archetypes.stated_size(said) or p.size
+    size = min(max(wanted, 1), settings.max_rows)
+    if size != wanted:
+        notes.append(_("size {wanted:,} is out of range, using {size:,}", wanted=wanted, size=size))
+    spec = make_spec(
+        {
+            "task": "rag",
+            "name": archetypes.dataset_name(description, p.name, None),
+            "description": description[:2000],
+            "language": language,
+            "size": size,
+            "style": {"topics": archetypes.merge_topics(p.topics, None)},
+            "rag": source,
+        }
+    )
+    stated = read_reply(" ".join(said), spec, "contract")
+    spec = contract.with_stated_shape(
+        spec, stated.edits if stated else [], max_rows=settings.max_rows
+    )
+    docs = (
+        "\n\n"
+        + ngettext(
+            "Every passage is the one chunk of your documents, used verbatim.",
+            "Each passage is one of the {n} chunks of your documents, used verbatim; every chunk "
+            "is used once before any is used twice.",
+            len(chunks),
+        )
+        if chunks
+        else ""
+    )
+    ask = _(
+        "Approve it to see a sample, or tell me what to change (e.g. {examples}).",
+        examples=change_examples(spec),
+    )
+    return first_contract(state, spec, render(spec), notes, ask=ask, intro=p.intro, extra=docs)
+
+
+def change_examples(spec: DatasetSpec) -> str:
+    """Two refinements that fit this contract, as a person would type them."""
+    hard = spec.rag is not None and spec.rag.hard_negatives
+    first = _("“harder questions”") if not hard else _("“shorter answers”")
+    second = _("“add hard negatives”") if not hard else _("“add reranking”")
+    return f"{first}, {second}"
+
+
+async def critique(state: State, spec: DatasetSpec, rows: list[dict[str, Any]]) -> Command[Any]:
+    """The RAG sample: the rows as a table, what the judge found (answerable, supported,
+    negatives not answered) in words, the exact figures in the fold."""
+    fig = figures(rows)
+    text = (
+        _(
+            "Sample {k} (contract v{version}): {n} rows.",
+            k=state.get("samples_made", 1),
+            version=spec.version,
+            n=len(rows),
+        )
+        + "\n\n"
+        + summary(fig)
+        + "\n\n"
+        + _(
+            "Approve to generate all {n:,} rows, say “generate N” for another size, or ask for "
+            "changes (e.g. {examples}).",
+            n=spec.size,
+            examples=change_examples(spec),
+        )
+    )
+    return Command(
+        goto="review_sample",
+        update={
+            "critique": fig,
+            "messages": [
+                say(
+                    text,
+                    kind="sample",
+                    table=table(rows),
+                    details=details(fig),
+                    rows=shown(rows),
+                )
+            ],
+            "stage": "sample",
+        },
+    )
+
+
+def run_figures(spec: DatasetSpec, rows: Any) -> dict[str, Any]:
+    return figures(rows)
+
+
+def paused_tips(fig: dict[str, Any]) -> list[str]:
+    return [_("add topics, or attach more documents: the questions repeat")]
+
+
+def run_report(
+    spec: DatasetSpec, fig: dict[str, Any], made: int, replaced: int, rows: Any
+) -> tuple[str, str, str]:
+    line = _(
+        "Generated {made:,} of {n:,} rows; {dup} near copies were replaced.",
+        made=made,
+        n=spec.size,
+        dup=replaced,
+    )
+    return line, summary(fig), details(fig)
+
+
+def starting(n: int) -> str:
+    return _("Starting the full run of {n:,} rows…", n=n)

@@ -6,7 +6,7 @@ from typing import Any
 
 from agent.spec import DatasetSpec
 from agent.tasks.base import RowTask
-from agent.tasks.textcat import publish
+from agent.tasks.textcat import publish, talk
 from agent.tasks.textcat.rows import TextClassification
 
 
@@ -27,6 +27,16 @@ class Textcat:
 
     def uses_chunks(self, spec: DatasetSpec) -> bool:
         return False
+
+    unit = "rows"
+    propose = staticmethod(talk.propose)
+    critique = staticmethod(talk.critique)
+    change_examples = staticmethod(talk.change_examples)
+    render = staticmethod(talk.render)
+    run_figures = staticmethod(talk.run_figures)
+    paused_tips = staticmethod(talk.paused_tips)
+    run_report = staticmethod(talk.run_report)
+    starting = staticmethod(talk.starting)
 
     build_dataset = staticmethod(publish.build_dataset)
     render_card = staticmethod(publish.render_card)

@@ -30,10 +30,12 @@ from agent.history import (
     EXPORTED,
     FINISHED,
     WELCOME_BACK,
+    data_layer,
     drop_reopen_notes,
     first_request,
     forget_steps,
     graph_thread,
+    init_history,
     link_thread,
     quoted,
     shorten,
@@ -42,6 +44,7 @@ from agent.history import (
 from agent.i18n import _
 from agent.llm import resolve_provider, set_provider
 from agent.session import NOT_YOURS, SECRET, Conversation, Event, open_graph, unfinished_threads
+from agent.tools.quality import charts
 
 log = logging.getLogger(__name__)
 MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
@@ -79,8 +82,6 @@ def _auth_secret() -> str:
 
 if AUTH_ON or LOCAL_USER:
     os.environ.setdefault("CHAINLIT_AUTH_SECRET", _auth_secret())
-
-    from agent.history import data_layer
 
     @cl.data_layer
     def history() -> Any:
@@ -156,8 +157,6 @@ async def startup() -> None:
     set_provider(provider)
     _graph = await _stack.enter_async_context(open_graph(settings))
     if AUTH_ON:
-        from agent.history import init_history
-
         await init_history(settings)
 
 
@@ -668,8 +667,6 @@ async def _render(conv: Conversation, event: Event) -> None:
     if kind == "dataset":
         fig = event.data.get("charts") or {}
         if fig.get("mix"):  # label data: the mix and agreement charts
-            from agent.tools.quality import charts
-
             for name, chart in charts(fig).items():
                 elements.append(cl.Plotly(name=name, figure=chart, display="inline"))
     if event.data.get("details"):  # the exact figures (or the folder and code): a closed fold

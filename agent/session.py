@@ -165,7 +165,7 @@ class Conversation:
         if not await self.allowed():
             return Event("error", str(NOT_YOURS))
         values = (await self.state()).values
-        if not values.get("spec") or values["spec"].get("task") != "textcat":
+        if not values.get("spec") or not values["spec"].get("labels"):  # labelled texts only
             return Event(
                 "error", _("A real-data check needs a text-classification contract first.")
             )

@@ -12,7 +12,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from slugify import slugify
 
-from agent.i18n import _, language_name, ngettext
+from agent.i18n import _, language_name
 from agent.languages import normalise_language
 
 MAX_LABELS = 50
@@ -483,14 +483,13 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
             v = {"shorter": "short", "longer": "long"}.get(v, v)
             if v not in LENGTH_BANDS:
                 raise SpecError(_("Length can be short, medium or long."))
-            if cur.task == "chat":
-                data["chat"]["answer_length"] = v
-            elif cur.task == "rag":
-                data["rag"]["answer_length"] = v
-            else:
-                data["style"]["length"] = v
+            # chat and RAG contracts set their answers' length; labelled texts their own
+            shape = data.get("chat") or data.get("rag")
+            (shape if shape is not None else data["style"])[
+                "answer_length" if shape is not None else "length"
+            ] = v
         elif e.op in RAG_OPS:
-            if cur.task != "rag" or data.get("rag") is None:
+            if data.get("rag") is None:
                 raise SpecError(_("That change is for retrieval (RAG) datasets."))
             rag = data["rag"]
             if e.op == "set_difficulty":
@@ -513,7 +512,7 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
             elif e.op == "set_reranking":
                 rag["reranking"] = _yes(e.value)
         elif e.op in CHAT_OPS:
-            if cur.task != "chat" or data.get("chat") is None:
+            if data.get("chat") is None:
                 raise SpecError(
                     _("That change is for chat datasets; this one is text classification.")
                 )
@@ -560,11 +559,11 @@ def apply_edits(spec: DatasetSpec, edits: list[SpecEdit], *, max_rows: int) -> D
 # --- diff --------------------------------------------------------------------------------------
 
 
-def _show(v: object) -> str:
+def show(v: object) -> str:
     return ", ".join(map(str, v)) if isinstance(v, list) else str(v)
 
 
-def _pct(x: float) -> str:
+def pct(x: float) -> str:
     return f"{x * 100:.0f} %"
 
 
@@ -594,12 +593,12 @@ def _field(name: str) -> str:
     return names.get(name, name)
 
 
-def _value(v: object) -> str:
+def value_word(v: object) -> str:
     if isinstance(v, bool):
         return _("yes") if v else _("no")
     if v in LENGTH_BANDS:
         return length_word(str(v))
-    return _show(v) or "—"
+    return show(v) or "—"
 
 
 def length_word(band: str) -> str:
@@ -628,149 +627,30 @@ def spec_diff(old: DatasetSpec, new: DatasetSpec) -> list[str]:
         a, b = old.mix.get(n), new.mix.get(n)
         if a is not None and b is not None and abs(a - b) >= 0.005:
             mix = _("mix")
-            lines.append(f"~ {mix} {n}: {_pct(a)} → {_pct(b)}")
+            lines.append(f"~ {mix} {n}: {pct(a)} → {pct(b)}")
     for field in ("size", "language", "multi_label"):
         was, now = getattr(old, field), getattr(new, field)
         if field == "language":
             was, now = language_name(was), language_name(now)
         if was != now:
-            lines.append(f"~ {_field(field)}: {_value(was)} → {_value(now)}")
+            lines.append(f"~ {_field(field)}: {value_word(was)} → {value_word(now)}")
     if old.chat is not None and new.chat is not None:
         for field in ("turns", "answer_style", "answer_length", "personas", "intents", "grounded"):
             a, b = getattr(old.chat, field), getattr(new.chat, field)
             if a != b:
-                lines.append(f"~ {_field(field)}: {_value(a)} → {_value(b)}")
+                lines.append(f"~ {_field(field)}: {value_word(a)} → {value_word(b)}")
         if old.chat.system_prompt != new.chat.system_prompt:
             lines.append(
                 f"~ {_field('system_prompt')}: “{old.chat.system_prompt}” → “{new.chat.system_prompt}”"
             )
     if old.rag is not None and new.rag is not None:
         for field in ("difficulty", "answer_length", "retrieval", "hard_negatives", "reranking"):
-            a, b = getattr(old.rag, field), getattr(new.rag, field)
-            if a != b:
-                if field == "difficulty":
-                    a, b = difficulty_word(a), difficulty_word(b)
-                lines.append(f"~ {_field(field)}: {_value(a)} → {_value(b)}")
+            was, now = getattr(old.rag, field), getattr(new.rag, field)
+            if was != now:
+                words = difficulty_word if field == "difficulty" else value_word
+                lines.append(f"~ {_field(field)}: {words(was)} → {words(now)}")
     for field in ("length", "topics", "tones", "clarity"):
         a, b = getattr(old.style, field), getattr(new.style, field)
         if a != b:
-            lines.append(f"~ {_field(field)}: {_value(a)} → {_value(b)}")
+            lines.append(f"~ {_field(field)}: {value_word(a)} → {value_word(b)}")
     return lines
-
-
-def _rag_columns(rag: RagShape) -> list[str]:
-    cols = ["context", "question", "response"]
-    if rag.retrieval:
-        cols.append("positive_retrieval")
-    if rag.hard_negatives:
-        cols.append("negative_retrieval")
-    if rag.reranking:
-        cols += ["positive_reranking", "negative_reranking"]
-    return cols
-
-
-def render_rag(spec: DatasetSpec, rag: RagShape) -> str:
-    lo, hi = LENGTH_BANDS[rag.answer_length]
-    head = _("**{name}** (contract v{version})", name=spec.name, version=spec.version)
-    source = {
-        "documents": _("passages: chunks of your documents, verbatim"),
-        "dataset": _(
-            "passages: the column “{column}” of {dataset}",
-            column=rag.seed_column or "",
-            dataset=rag.seed_dataset or "",
-        ),
-        "description": _("passages: written by the model from your description"),
-    }[rag.source]
-    lines = [
-        _("task: questions and answers grounded in passages (retrieval / RAG)"),
-        source,
-        _("questions: {level}", level=difficulty_word(rag.difficulty)),
-        _(
-            "answers: {length} ({low}–{high} words), only from the passage",
-            length=length_word(rag.answer_length),
-            low=lo,
-            high=hi,
-        ),
-        _(
-            "retrieval pairs (another query the passage answers): {value}",
-            value=_value(rag.retrieval),
-        ),
-        _(
-            "hard negatives (a close query the passage does not answer): {value}",
-            value=_value(rag.hard_negatives),
-        ),
-        _(
-            "reranking pairs (a relevant and a look-alike passage): {value}",
-            value=_value(rag.reranking),
-        ),
-        _("topics: {values}", values=_show(spec.style.topics) or "—"),
-        _("language: {language}", language=language_name(spec.language)),
-        _("size: {n:,} rows", n=spec.size),
-        _("columns: {names}", names=", ".join(f"`{c}`" for c in _rag_columns(rag))),
-    ]
-    return f"{head} — {spec.description}\n\n" + "\n".join(f"- {line}" for line in lines)
-
-
-def render_spec(spec: DatasetSpec) -> str:
-    """The contract as Markdown for the chat and the card."""
-    if spec.task == "rag" and spec.rag is not None:
-        return render_rag(spec, spec.rag)
-    if spec.task == "chat" and spec.chat is not None:
-        c = spec.chat
-        lo, hi = LENGTH_BANDS[c.answer_length]
-        head = _("**{name}** (contract v{version})", name=spec.name, version=spec.version)
-        system = _("System prompt")
-        lines = [
-            ngettext(
-                "task: chat conversations for fine-tuning, {n} user turn each",
-                "task: chat conversations for fine-tuning, {n} user turns each",
-                c.turns,
-            ),
-            _("personas: {values}", values=_show(c.personas) or "—"),
-            _("intents: {values}", values=_show(c.intents) or "—"),
-            _("topics: {values}", values=_show(spec.style.topics) or "—"),
-            _(
-                "answers: {style}; {length} ({low}–{high} words)",
-                style=c.answer_style,
-                length=length_word(c.answer_length),
-                low=lo,
-                high=hi,
-            ),
-            _("grounded in attached documents: {value}", value=_value(c.grounded)),
-            _("language: {language}", language=language_name(spec.language)),
-            _("size: {n:,} conversations", n=spec.size),
-        ]
-        return (
-            f"{head} — {spec.description}\n\n**{system}**\n\n> "
-            + c.system_prompt.replace("\n", "\n> ")
-            + "\n\n"
-            + "\n".join(f"- {line}" for line in lines)
-        )
-    rows = "\n".join(
-        f"| {lb.name} | {lb.definition} | {_pct(spec.mix[lb.name])} |" for lb in spec.labels
-    )
-    style = spec.style
-    head = _("**{name}** (contract v{version})", name=spec.name, version=spec.version)
-    low, high = LENGTH_BANDS[style.length]
-    lines = [
-        _("task: text classification (multi-label)")
-        if spec.multi_label
-        else _("task: text classification (single-label)"),
-        _("language: {language}", language=language_name(spec.language)),
-        _("size: {n:,} rows", n=spec.size),
-        _(
-            "length: {length} ({low}–{high} words)",
-            length=length_word(style.length),
-            low=low,
-            high=high,
-        ),
-        _("topics: {values}", values=", ".join(style.topics) or "—"),
-        _("tones: {values}", values=", ".join(style.tones) or "—"),
-        _("clarity: {values}", values=", ".join(style.clarity)),
-    ]
-    return (
-        f"{head} — {spec.description}\n\n"
-        + _("| label | definition | target share |")
-        + f"\n|---|---|---|\n{rows}\n\n"
-        + "\n".join(f"- {line}" for line in lines)
-    )

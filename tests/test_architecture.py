@@ -16,21 +16,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # (file, imported module) → why it stays a function-level import.
-LAZY_IMPORTS: dict[tuple[str, str], str] = {
-    ("agent/graph/nodes.py", "agent.reasoning"): "not mine to edit (nodes.py): can move to the top",
-    ("agent/graph/nodes.py", "agent.llm"): "not mine to edit (nodes.py): can move to the top",
-    ("app.py", "agent.history"): "not mine to edit (app.py): can move to the top",
-    ("app.py", "agent.tools.quality"): "not mine to edit (app.py): can move to the top",
-}
+LAZY_IMPORTS: dict[tuple[str, str], str] = {}
 
 # (file, number of `task ==` / `task !=` comparisons): the per-kind code belongs in agent/tasks/.
 TASK_COMPARISONS: dict[str, int] = {
-    "agent/cli.py": 1,  # `--task` given twice must agree with the contract's kind
-    "agent/graph/nodes.py": 7,  # being moved into agent/tasks/<kind>/talk.py
-    "agent/graph/replies.py": 4,
-    "agent/session.py": 2,  # real_check is textcat-only; sample_status's unit words
-    "agent/spec.py": 8,
-    "app.py": 1,  # the progress line's unit words
+    "agent/cli.py": 1,  # `--task` and `--spec` given together must name the same kind
+    "agent/spec.py": 2,  # the contract model requires the shape its task names (chat, rag)
 }
 
 

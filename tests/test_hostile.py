@@ -34,9 +34,9 @@ from langchain_core.messages import BaseMessage
 
 from agent.config import get_settings
 from agent.graph.graph import Graph
-from agent.paths import thread_root
 from agent.graph.publish import fingerprint
 from agent.llm import use_model
+from agent.paths import thread_root
 from agent.session import BUSY, NOT_YOURS, RETRY, Conversation, Event, open_graph
 from agent.tools.documents import load_chunks
 from agent.tools.generate import read_rows

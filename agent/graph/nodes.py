@@ -34,7 +34,8 @@ from agent.graph.replies import (
 from agent.graph.state import State
 from agent.i18n import _
 from agent.languages import find_language, fold, guess_language
-from agent.llm import LLMBadOutput, as_messages, get_chat_model, structured_call
+from agent.llm import LLMBadOutput, as_messages, get_chat_model, get_chat_models, structured_call
+from agent.reasoning import strip_reasoning
 from agent.schemas import (
     Clarification,
 )
@@ -44,7 +45,6 @@ from agent.spec import (
     SpecError,
     apply_edits,
     check_size,
-    render_spec,
     spec_diff,
 )
 from agent.tasks import archetypes
@@ -454,7 +454,7 @@ async def interpret(
         ask = _("Approve it to see a sample, or tell me what else to change.")
         update["messages"] = [
             *update["messages"],
-            _say(f"{render_spec(new)}\n\n{ask}", kind="contract"),
+            _say(f"{tasks.kind(new).render(new)}\n\n{ask}", kind="contract"),
         ]
         return Command(goto="review_contract", update=update | {"stage": "contract"})
     return Command(goto="sample", update=update)
@@ -465,7 +465,7 @@ async def _model_reading(spec: DatasetSpec, stage: str, text: str) -> Reading:
     contract allows (`choice_schema`). Raises LLMBadOutput when its answer could not be read."""
     msgs = as_messages(
         prompts.CHOICE_SYSTEM.format(stage=stage, stage_help=prompts.STAGE_HELP[stage]),
-        prompts.INTENT_USER.format(contract=render_spec(spec), reply=text),
+        prompts.INTENT_USER.format(contract=tasks.kind(spec).render(spec), reply=text),
     )
     choice = await structured_call(get_chat_model("steer"), choice_schema(spec), msgs)
     return choice_to_reading(choice, spec, stage)
@@ -570,8 +570,6 @@ async def _answer(state: State, spec: DatasetSpec, said: list[AnyMessage], fallb
         )
     ]
     try:
-        from agent.reasoning import strip_reasoning
-
         reply = await get_chat_model("steer").ainvoke(msgs, config={"tags": [STREAM_TAG]})
         text = strip_reasoning(str(reply.content))  # a reasoning model's <think>… is not said
     except Exception:  # the structured reply already holds an answer; use it rather than fail
@@ -598,8 +596,6 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
 
 
 async def sample(state: State) -> Command[Literal["critique"]]:
-    from agent.llm import get_chat_models  # one model per endpoint (LLM_ENDPOINTS)
-
     settings = session_settings()  # the CLI's --concurrency is this session's, not the process's
     spec = _spec(state)
     k = state.get("samples_made", 0) + 1
@@ -640,8 +636,6 @@ async def critique(state: State) -> Command[Literal["review_sample"]]:
 async def scale(state: State) -> Command[Literal["review_dataset", "review_paused"]]:
     """The full run. A stop rule (near-duplicates or judge agreement) pauses it with a proposal
     rather than finishing a bad dataset; every row made so far stays in the run folder."""
-    from agent.llm import get_chat_models  # one model per endpoint (LLM_ENDPOINTS)
-
     settings = session_settings()  # the CLI's --concurrency / --engine: this session's
     spec = _spec(state)
     run_dir = _run_root() / f"full-v{spec.version}-n{spec.size}"

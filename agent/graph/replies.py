@@ -266,7 +266,7 @@ def _read_with(c: _Compiled, text: str, spec: DatasetSpec, stage: str) -> Readin
     kind: Kind = "edit"
     rows: int | None = None
     p = c.patterns
-    textcat = spec.task == "textcat"
+    textcat = bool(spec.labels)  # labels: a text-classification contract
 
     def label_of(m: re.Match[str]) -> str:
         return c.aliases[normalise(m.group("label"))]
@@ -373,7 +373,7 @@ def _read_with(c: _Compiled, text: str, spec: DatasetSpec, stage: str) -> Readin
         for m in s.take_all(pat):
             tones.append(c.tones[normalise(m.group("tone"))])
     if tones:
-        if spec.task == "chat":
+        if spec.chat is not None:
             edits.append(SpecEdit(op="set_answer_style", value=", ".join(dict.fromkeys(tones))))
         else:
             edits.append(SpecEdit(op="set_tone", value=", ".join(dict.fromkeys(tones))))
@@ -504,13 +504,19 @@ def choice_schema(spec: DatasetSpec) -> type[BaseModel]:
     """The reply's meaning as choices: the operation from a short list first, then the label from
     the contract's own label names, then a number and a few words. Small models follow such a
     grammar far better than free JSON."""
-    choices = {"chat": CHAT_CHOICES, "rag": RAG_CHOICES}.get(spec.task, TEXTCAT_CHOICES)
+    choices = (
+        CHAT_CHOICES
+        if spec.chat is not None
+        else RAG_CHOICES
+        if spec.rag is not None
+        else TEXTCAT_CHOICES
+    )
     ops: Any = Literal[tuple(choices)]  # type: ignore[valid-type]
     menu = "; ".join(f"{k}: {v}" for k, v in choices.items())
     fields: dict[str, Any] = {
         "op": (ops, Field(description=f"What the reply asks for. {menu}")),
     }
-    if spec.task == "textcat":
+    if spec.labels:
         names: Any = Literal[(*spec.label_names, "none")]  # type: ignore[valid-type]
         fields["label"] = (
             names,
@@ -620,7 +626,7 @@ def suggestions(
                     [SpecEdit(op="set_language", value=lang)],
                 )
             )
-    if not cands and spec.task == "textcat":
+    if not cands and spec.labels:
         # nothing recognisable: offer the commonest refinements of this contract
         neg = next((n for n in spec.label_names if n.startswith("neg")), spec.label_names[-1])
         cands.append((_("more {label} rows", label=neg), [SpecEdit(op="more_of_label", label=neg)]))

@@ -20,10 +20,17 @@ from agent.conversation import (
     user_said,
 )
 from agent.graph.state import State
-from agent.i18n import _, ngettext
+from agent.i18n import _, language_name, ngettext
 from agent.llm import as_messages, get_chat_model, structured_call
 from agent.schemas import ChatProposal
-from agent.spec import DatasetSpec, make_spec, render_spec
+from agent.spec import (
+    LENGTH_BANDS,
+    DatasetSpec,
+    length_word,
+    make_spec,
+    show,
+    value_word,
+)
 from agent.tasks import archetypes
 from agent.tasks.proposing import pick_archetype
 from agent.tools import quality
@@ -31,7 +38,38 @@ from agent.tools.documents import load_chunks
 
 
 def render(spec: DatasetSpec) -> str:
-    return render_spec(spec)
+    """The chat contract as Markdown."""
+    c = spec.chat
+    assert c is not None
+    lo, hi = LENGTH_BANDS[c.answer_length]
+    head = _("**{name}** (contract v{version})", name=spec.name, version=spec.version)
+    system = _("System prompt")
+    lines = [
+        ngettext(
+            "task: chat conversations for fine-tuning, {n} user turn each",
+            "task: chat conversations for fine-tuning, {n} user turns each",
+            c.turns,
+        ),
+        _("personas: {values}", values=show(c.personas) or "—"),
+        _("intents: {values}", values=show(c.intents) or "—"),
+        _("topics: {values}", values=show(spec.style.topics) or "—"),
+        _(
+            "answers: {style}; {length} ({low}–{high} words)",
+            style=c.answer_style,
+            length=length_word(c.answer_length),
+            low=lo,
+            high=hi,
+        ),
+        _("grounded in attached documents: {value}", value=value_word(c.grounded)),
+        _("language: {language}", language=language_name(spec.language)),
+        _("size: {n:,} conversations", n=spec.size),
+    ]
+    return (
+        f"{head} — {spec.description}\n\n**{system}**\n\n> "
+        + c.system_prompt.replace("\n", "\n> ")
+        + "\n\n"
+        + "\n".join(f"- {line}" for line in lines)
+    )
 
 
 async def propose(state: State) -> Command[Literal["review_contract"]]:
@@ -175,7 +213,7 @@ def run_figures(spec: DatasetSpec, rows: Any) -> dict[str, Any]:
 
 
 def paused_tips(fig: dict[str, Any]) -> list[str]:
-    return quality.suggestions(fig) or [_("add sub-topics, or sharpen the label definitions")]
+    return quality.suggestions(fig) or [_("add personas, intents or topics for more variety")]
 
 
 def run_report(

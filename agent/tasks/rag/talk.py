@@ -13,9 +13,18 @@ from agent.config import get_settings
 from agent.conversation import first_contract, run_root, say, transcript, user_language, user_said
 from agent.graph.replies import read_reply
 from agent.graph.state import State
-from agent.i18n import _, ngettext
+from agent.i18n import _, language_name, ngettext
 from agent.llm import LLMBadOutput, as_messages, get_chat_model, structured_call
-from agent.spec import DatasetSpec, make_spec, render_spec
+from agent.spec import (
+    LENGTH_BANDS,
+    DatasetSpec,
+    RagShape,
+    difficulty_word,
+    length_word,
+    make_spec,
+    show,
+    value_word,
+)
 from agent.tasks import archetypes
 from agent.tasks.rag import contract
 from agent.tools.dedup import Deduper
@@ -181,8 +190,60 @@ def shown(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     return out
 
 
+def _rag_columns(rag: RagShape) -> list[str]:
+    cols = ["context", "question", "response"]
+    if rag.retrieval:
+        cols.append("positive_retrieval")
+    if rag.hard_negatives:
+        cols.append("negative_retrieval")
+    if rag.reranking:
+        cols += ["positive_reranking", "negative_reranking"]
+    return cols
+
+
 def render(spec: DatasetSpec) -> str:
-    return render_spec(spec)
+    """The RAG contract as Markdown: its shape and the columns it makes."""
+    rag = spec.rag
+    assert rag is not None
+    lo, hi = LENGTH_BANDS[rag.answer_length]
+    head = _("**{name}** (contract v{version})", name=spec.name, version=spec.version)
+    source = {
+        "documents": _("passages: chunks of your documents, verbatim"),
+        "dataset": _(
+            "passages: the column “{column}” of {dataset}",
+            column=rag.seed_column or "",
+            dataset=rag.seed_dataset or "",
+        ),
+        "description": _("passages: written by the model from your description"),
+    }[rag.source]
+    lines = [
+        _("task: questions and answers grounded in passages (retrieval / RAG)"),
+        source,
+        _("questions: {level}", level=difficulty_word(rag.difficulty)),
+        _(
+            "answers: {length} ({low}–{high} words), only from the passage",
+            length=length_word(rag.answer_length),
+            low=lo,
+            high=hi,
+        ),
+        _(
+            "retrieval pairs (another query the passage answers): {value}",
+            value=value_word(rag.retrieval),
+        ),
+        _(
+            "hard negatives (a close query the passage does not answer): {value}",
+            value=value_word(rag.hard_negatives),
+        ),
+        _(
+            "reranking pairs (a relevant and a look-alike passage): {value}",
+            value=value_word(rag.reranking),
+        ),
+        _("topics: {values}", values=show(spec.style.topics) or "—"),
+        _("language: {language}", language=language_name(spec.language)),
+        _("size: {n:,} rows", n=spec.size),
+        _("columns: {names}", names=", ".join(f"`{c}`" for c in _rag_columns(rag))),
+    ]
+    return f"{head} — {spec.description}\n\n" + "\n".join(f"- {line}" for line in lines)
 
 
 async def propose(state: State) -> Command[Literal["review_contract"]]:

@@ -19,17 +19,53 @@ from agent.conversation import (
     user_said,
 )
 from agent.graph.state import State
-from agent.i18n import _
+from agent.i18n import _, language_name
 from agent.llm import LLMBadOutput, as_messages, get_chat_model, structured_call
 from agent.schemas import CritiqueNotes, Proposal
-from agent.spec import DatasetSpec, SpecError, Style, proposal_to_spec, render_spec
+from agent.spec import (
+    LENGTH_BANDS,
+    DatasetSpec,
+    SpecError,
+    Style,
+    length_word,
+    pct,
+    proposal_to_spec,
+)
 from agent.tasks import archetypes
 from agent.tasks.proposing import pick_archetype
 from agent.tools import quality
 
 
 def render(spec: DatasetSpec) -> str:
-    return render_spec(spec)
+    """The text-classification contract as Markdown (a label table and the style)."""
+    rows = "\n".join(
+        f"| {lb.name} | {lb.definition} | {pct(spec.mix[lb.name])} |" for lb in spec.labels
+    )
+    style = spec.style
+    head = _("**{name}** (contract v{version})", name=spec.name, version=spec.version)
+    low, high = LENGTH_BANDS[style.length]
+    lines = [
+        _("task: text classification (multi-label)")
+        if spec.multi_label
+        else _("task: text classification (single-label)"),
+        _("language: {language}", language=language_name(spec.language)),
+        _("size: {n:,} rows", n=spec.size),
+        _(
+            "length: {length} ({low}–{high} words)",
+            length=length_word(style.length),
+            low=low,
+            high=high,
+        ),
+        _("topics: {values}", values=", ".join(style.topics) or "—"),
+        _("tones: {values}", values=", ".join(style.tones) or "—"),
+        _("clarity: {values}", values=", ".join(style.clarity)),
+    ]
+    return (
+        f"{head} — {spec.description}\n\n"
+        + _("| label | definition | target share |")
+        + f"\n|---|---|---|\n{rows}\n\n"
+        + "\n".join(f"- {line}" for line in lines)
+    )
 
 
 async def propose(state: State) -> Command[Literal["review_contract"]]:

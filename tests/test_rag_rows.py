@@ -262,6 +262,11 @@ def _bad(**over: Any) -> Any:
         _bad(positive_reranking="alike alike alike alike alike alike alike alike"),
         _bad(negative_reranking="  Passage 0: the library opens at 8 o'clock."),
         _bad(response="<think>hmm</think>"),
+        # a small model copying our instructions as its answer (seen on the built-in model)
+        _bad(
+            question="A question a real user would ask that this passage alone answers; medium: "
+            "worded differently from the passage"
+        ),
         lambda role, schema, messages: LLMBadOutput("no"),
     ],
 )

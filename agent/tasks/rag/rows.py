@@ -23,7 +23,14 @@ from agent import prompts
 from agent.i18n import _
 from agent.llm import LLMBadOutput, as_messages
 from agent.reasoning import strip_reasoning
-from agent.schemas import RagJudgement, RagNegativeJudgement, RagPassage, rag_answer_schema
+from agent.schemas import (
+    RAG_OPTIONAL_FIELDS,
+    RagAnswer,
+    RagJudgement,
+    RagNegativeJudgement,
+    RagPassage,
+    rag_answer_schema,
+)
 from agent.spec import LENGTH_BANDS, DatasetSpec
 from agent.tasks.base import (
     DEFAULT_TOPICS,
@@ -61,6 +68,33 @@ def word_count(text: str) -> int:
     characters a word."""
     words = len(text.split())
     return words if len(text) <= 12 * max(words, 1) else len(text) // 2
+
+
+# what the prompts and field descriptions say: a small model sometimes copies them as its answer
+_ECHO = 6
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.casefold())
+    return {tuple(words[i : i + _ECHO]) for i in range(len(words) - _ECHO + 1)}
+
+
+_INSTRUCTIONS = _shingles(
+    " ".join(
+        [
+            *(d for _, d in RAG_OPTIONAL_FIELDS.values()),
+            *(str(f.description) for f in RagAnswer.model_fields.values()),
+            *prompts.RAG_DIFFICULTY.values(),
+            prompts.RAG_SYSTEM,
+            prompts.RAG_USER,
+        ]
+    )
+)
+
+
+def echoes_instructions(text: str) -> bool:
+    """The value repeats six or more words in a row of our own instructions."""
+    return bool(_shingles(text) & _INSTRUCTIONS)
 
 
 def _same(a: str, b: str) -> bool:
@@ -174,7 +208,7 @@ class RagRows:
         )
 
     def _valid(self, fields: dict[str, str], context: str) -> bool:
-        if any(not v for v in fields.values()):
+        if any(not v or echoes_instructions(v) for v in fields.values()):
             return False
         lo, hi = LENGTH_BANDS[self.rag.answer_length]
         question, response = fields["question"], fields["response"]

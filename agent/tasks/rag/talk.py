@@ -283,7 +283,13 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
             "description": description[:2000],
             "language": language,
             "size": size,
-            "style": {"topics": archetypes.merge_topics(p.topics, None)},
+            # passages from documents or a dataset say what the rows are about; the model's
+            # topics only steer passages it writes itself
+            "style": {
+                "topics": archetypes.merge_topics(p.topics, None)
+                if source["source"] == "description"
+                else []
+            },
             "rag": source,
         }
     )

@@ -31,6 +31,8 @@ from agent.graph.replies import (
     says_just_go,
     suggestions,
 )
+from agent.graph.reply_check import REVIEW_NODE
+from agent.graph.reply_check import check_reply as _check_reply
 from agent.graph.state import State
 from agent.i18n import _
 from agent.languages import find_language, fold, guess_language
@@ -191,18 +193,6 @@ def _reply_text(value: Any) -> str | None:
     return None
 
 
-def _check_reply(value: Any) -> Any:
-    """Resume values are the user's text or a button's {"action": …}; anything else becomes
-    {"invalid": …} for `interpret` to answer. Raising instead would fail the step again on every
-    Retry (the resume value is replayed), leaving the thread stuck."""
-    if isinstance(value, str) or (
-        isinstance(value, dict)
-        and (isinstance(value.get("action"), str) or isinstance(value.get("text"), str))
-    ):
-        return value
-    return {"invalid": type(value).__name__}
-
-
 async def review_contract(state: State) -> Command[Literal["interpret"]]:
     value = interrupt({"kind": "review", "stage": "contract", "version": _spec(state).version})
     return Command(goto="interpret", update={"reply": _check_reply(value), "stage": "contract"})
@@ -224,14 +214,6 @@ async def review_dataset(state: State) -> Command[Literal["interpret"]]:
 
 
 # --- interpret the user's reply ------------------------------------------------------------------
-
-REVIEW_NODE = {
-    "contract": "review_contract",
-    "sample": "review_sample",
-    "dataset": "review_dataset",
-    "paused": "review_paused",
-    "publish": "review_publish",
-}
 
 
 def stage_words(stage: str | None) -> str:

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from agent.cli import _first_message, app
 from agent.llm import use_model
 from agent.session import open_graph
-from agent.spec import DatasetSpec, Label, SpecEdit, Style, apply_edits, make_spec, proposal_to_spec
+from agent.spec import DatasetSpec, Label, SpecEdit, Style, apply_edits, make_spec
+from agent.tasks.textcat.contract import proposal_to_spec
 from tests.conftest import ReviewWorld
 from tests.fakes import ScriptedModel
 

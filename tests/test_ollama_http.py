@@ -10,7 +10,7 @@ from langchain_ollama import ChatOllama
 
 from agent import ollama_http
 from agent.llm import LLMUnavailable, structured_call
-from agent.schemas import GeneratedText
+from agent.tasks.textcat.schemas import GeneratedText
 from agent.tools.scheduler import is_transient, is_unreachable
 from tests.fixed_delay_server import fixed_delay_server
 

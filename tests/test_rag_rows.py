@@ -15,9 +15,9 @@ from pydantic import BaseModel
 
 from agent.config import get_settings
 from agent.llm import LLMBadOutput
-from agent.schemas import RagJudgement, RagNegativeJudgement, RagPassage
 from agent.spec import DatasetSpec, make_spec
 from agent.tasks.rag.rows import RagRows
+from agent.tasks.rag.schemas import RagJudgement, RagNegativeJudgement, RagPassage
 from tests.conftest import VOCAB
 from tests.fakes import ScriptedModel
 

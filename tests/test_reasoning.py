@@ -31,8 +31,8 @@ from agent import ollama_http
 from agent.config import get_settings
 from agent.llm import get_chat_model, parse_tolerant, set_provider, structured_call
 from agent.reasoning import ReasoningFilter, strip_reasoning
-from agent.schemas import GeneratedText
 from agent.session import Conversation, Event, open_graph
+from agent.tasks.textcat.schemas import GeneratedText
 from tests.chat_helpers import say, stage
 from tests.conftest import ReviewWorld
 from tests.ollama_api_server import ollama_server, serve

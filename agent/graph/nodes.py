@@ -38,9 +38,7 @@ from agent.i18n import _
 from agent.languages import find_language, fold, guess_language
 from agent.llm import LLMBadOutput, as_messages, get_chat_model, get_chat_models, structured_call
 from agent.reasoning import strip_reasoning
-from agent.schemas import (
-    Clarification,
-)
+from agent.schemas import Clarification
 from agent.spec import (
     DatasetSpec,
     SpecEdit,

@@ -18,9 +18,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from agent import prompts
 from agent.llm import LLMBadOutput, as_messages
 from agent.reasoning import strip_reasoning
-from agent.schemas import ChatJudgement, UserTurn
 from agent.spec import LENGTH_BANDS, DatasetSpec
 from agent.tasks.base import Caller, Permutation, Spread, even, length_bands, run_meta
+from agent.tasks.chat.schemas import ChatJudgement, UserTurn
 
 DEFAULT = "general"
 

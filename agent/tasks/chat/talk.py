@@ -22,7 +22,6 @@ from agent.conversation import (
 from agent.graph.state import State
 from agent.i18n import _, language_name, ngettext
 from agent.llm import as_messages, get_chat_model, structured_call
-from agent.schemas import ChatProposal
 from agent.spec import (
     LENGTH_BANDS,
     DatasetSpec,
@@ -32,6 +31,7 @@ from agent.spec import (
     value_word,
 )
 from agent.tasks import archetypes
+from agent.tasks.chat.schemas import ChatProposal
 from agent.tasks.proposing import pick_archetype
 from agent.tools import quality
 from agent.tools.documents import load_chunks

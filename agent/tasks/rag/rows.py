@@ -23,14 +23,6 @@ from agent import prompts
 from agent.i18n import _
 from agent.llm import LLMBadOutput, as_messages
 from agent.reasoning import strip_reasoning
-from agent.schemas import (
-    RAG_OPTIONAL_FIELDS,
-    RagAnswer,
-    RagJudgement,
-    RagNegativeJudgement,
-    RagPassage,
-    rag_answer_schema,
-)
 from agent.spec import LENGTH_BANDS, DatasetSpec
 from agent.tasks.base import (
     DEFAULT_TOPICS,
@@ -40,6 +32,14 @@ from agent.tasks.base import (
     even,
     length_bands,
     run_meta,
+)
+from agent.tasks.rag.schemas import (
+    RAG_OPTIONAL_FIELDS,
+    RagAnswer,
+    RagJudgement,
+    RagNegativeJudgement,
+    RagPassage,
+    rag_answer_schema,
 )
 
 PASSAGE_WORDS: dict[str, tuple[int, int]] = {

@@ -10,9 +10,9 @@ from typing import Any
 from agent import prompts
 from agent.llm import LLMBadOutput, as_messages
 from agent.reasoning import strip_reasoning
-from agent.schemas import GeneratedText, relabel_schema
 from agent.spec import DatasetSpec
 from agent.tasks.base import DEFAULT_TOPICS, Caller, Spread, even, length_bands, run_meta
+from agent.tasks.textcat.schemas import GeneratedText, relabel_schema
 
 
 @dataclass(frozen=True)

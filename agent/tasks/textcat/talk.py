@@ -21,7 +21,6 @@ from agent.conversation import (
 from agent.graph.state import State
 from agent.i18n import _, language_name
 from agent.llm import LLMBadOutput, as_messages, get_chat_model, structured_call
-from agent.schemas import CritiqueNotes, Proposal
 from agent.spec import (
     LENGTH_BANDS,
     DatasetSpec,
@@ -29,10 +28,11 @@ from agent.spec import (
     Style,
     length_word,
     pct,
-    proposal_to_spec,
 )
 from agent.tasks import archetypes
 from agent.tasks.proposing import pick_archetype
+from agent.tasks.textcat.contract import proposal_to_spec
+from agent.tasks.textcat.schemas import CritiqueNotes, Proposal
 from agent.tools import quality
 
 

@@ -137,10 +137,14 @@ class RagRows:
         self.hard_negatives = self.rag.hard_negatives
         self.retrieval = self.rag.retrieval or self.hard_negatives
         # built once: a new class per row would miss the structured-call cache every time
+        # twice the band's longest answer at about eight characters a word: a reply that reaches
+        # it was cut off (by the grammar or by truncation) and is refused, not kept half-said
+        self._answer_chars = min(2400, 16 * LENGTH_BANDS[self.rag.answer_length][1])
         self._schema = rag_answer_schema(
             retrieval=self.retrieval,
             hard_negatives=self.hard_negatives,
             reranking=self.rag.reranking,
+            answer_chars=self._answer_chars,
         )
         self._judgement: type[RagJudgement] | type[RagNegativeJudgement] = (
             RagNegativeJudgement if self.hard_negatives else RagJudgement
@@ -212,6 +216,8 @@ class RagRows:
             return False
         lo, hi = LENGTH_BANDS[self.rag.answer_length]
         question, response = fields["question"], fields["response"]
+        if len(response) >= self._answer_chars:
+            return False
         if not 2 <= word_count(question) <= 80 or _same(question, response):
             return False
         if not max(1, lo // 3) <= word_count(response) <= 2 * hi:

@@ -51,9 +51,13 @@ RAG_OPTIONAL_FIELDS: dict[str, tuple[int, str]] = {
 _RAG_ANSWERS: dict[tuple[str, ...], type[RagAnswer]] = {}
 
 
-def rag_answer_schema(*, retrieval: bool, hard_negatives: bool, reranking: bool) -> type[RagAnswer]:
+def rag_answer_schema(
+    *, retrieval: bool, hard_negatives: bool, reranking: bool, answer_chars: int = 2400
+) -> type[RagAnswer]:
     """RagAnswer with exactly the fields the contract asks for (fewer fields, shorter replies;
-    built once per combination so the structured-call cache keeps working)."""
+    built once per combination so the structured-call cache keeps working). The response is
+    capped at `answer_chars` — about the contract's longest answer — so constrained decoding
+    stops a small model from rambling on to the generic cap."""
     names = tuple(
         name
         for name, wanted in (
@@ -64,9 +68,8 @@ def rag_answer_schema(*, retrieval: bool, hard_negatives: bool, reranking: bool)
         )
         if wanted
     )
-    if not names:
-        return RagAnswer
-    if names not in _RAG_ANSWERS:
+    key = (*names, str(answer_chars))
+    if key not in _RAG_ANSWERS:
         fields: dict[str, Any] = {
             name: (
                 str,
@@ -76,8 +79,15 @@ def rag_answer_schema(*, retrieval: bool, hard_negatives: bool, reranking: bool)
             )
             for name in names
         }
-        _RAG_ANSWERS[names] = create_model("RagAnswer", __base__=RagAnswer, **fields)
-    return _RAG_ANSWERS[names]
+        fields["response"] = (
+            str,
+            bounded(
+                chars=answer_chars,
+                description=RagAnswer.model_fields["response"].description,
+            ),
+        )
+        _RAG_ANSWERS[key] = create_model("RagAnswer", __base__=RagAnswer, **fields)
+    return _RAG_ANSWERS[key]
 
 
 class RagJudgement(Bounded):

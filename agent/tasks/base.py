@@ -12,7 +12,9 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Generic, Protocol, TypeVar
 
 from langchain_core.messages import BaseMessage
@@ -148,13 +150,24 @@ class RowTask(Protocol, Generic[P]):
         ...
 
 
-class TaskKind(Protocol):
-    """One kind of data, as the rest of the app sees it. The registry (`agent.tasks.kind`) maps a
-    contract's `task` to its kind; nothing outside `agent/tasks/` branches on the task's name."""
+@dataclass(frozen=True)
+class TaskKind:
+    """One kind of data, as the rest of the app sees it: its row task and two modules of its
+    package — `talk` (the conversation: first contract, critique, report) and `publish` (dataset
+    features, card, Argilla). The registry (`agent.tasks.kind`) maps a contract's `task` to its
+    kind; nothing outside `agent/tasks/` branches on the task's name."""
 
     name: str
     clarifies: bool
     """Whether a vague request gets a clarifying question before the first contract."""
+    unit: str
+    """What its rows are called in progress lines: "rows" or "conversations"."""
+    rows: Callable[..., RowTask[Any]]
+    """(spec, n, seed, *, judge, chunks) → the engine's row task."""
+    chunked: Callable[[DatasetSpec], bool]
+    """Whether runs of this contract read the conversation's document chunks."""
+    talk: ModuleType
+    publish: ModuleType
 
     def row_task(
         self,
@@ -165,55 +178,52 @@ class TaskKind(Protocol):
         judge: bool,
         chunks: list[dict[str, str]] | None = None,
     ) -> RowTask[Any]:
-        """The engine's row task for this contract (grounded in `chunks` where it uses them)."""
-        ...
+        return self.rows(spec, n, seed, judge=judge, chunks=chunks)
 
     def uses_chunks(self, spec: DatasetSpec) -> bool:
-        """Whether runs of this contract read the conversation's document chunks."""
-        ...
+        return self.chunked(spec)
 
-    # --- in the conversation (agent/tasks/<kind>/talk.py) ---
-
-    unit: str
-    """What its rows are called in progress lines: "rows" or "conversations"."""
+    # --- in the conversation (talk.py) ---
 
     async def propose(self, state: Any) -> Any:
         """The first contract, as the graph's Command to its review."""
-        ...
+        return await self.talk.propose(state)
 
     async def critique(self, state: Any, spec: DatasetSpec, rows: list[dict[str, Any]]) -> Any:
         """The sample's review message, as the graph's Command to the sample review."""
-        ...
+        return await self.talk.critique(state, spec, rows)
 
     def change_examples(self, spec: DatasetSpec) -> str:
         """Two refinements that fit this contract, as a person would type them."""
-        ...
+        return str(self.talk.change_examples(spec))
 
     def render(self, spec: DatasetSpec) -> str:
         """The contract as Markdown."""
-        ...
+        return str(self.talk.render(spec))
 
     def run_figures(self, spec: DatasetSpec, rows: Any) -> dict[str, Any]:
         """A run's figures (for its report, the pause message and the card)."""
-        ...
+        return dict(self.talk.run_figures(spec, rows))
 
     def paused_tips(self, fig: dict[str, Any]) -> list[str]:
         """What to change when the stop rule paused a run."""
-        ...
+        return list(self.talk.paused_tips(fig))
 
     def run_report(
         self, spec: DatasetSpec, fig: dict[str, Any], made: int, replaced: int, rows: Any
     ) -> tuple[str, str, str]:
         """A finished run in words: (what was made, the figures in words, the exact figures)."""
-        ...
+        return tuple(self.talk.run_report(spec, fig, made, replaced, rows))  # type: ignore[return-value]
 
     def starting(self, n: int) -> str:
         """The status line a full run of n rows starts with."""
-        ...
+        return str(self.talk.starting(n))
+
+    # --- publishing (publish.py) ---
 
     def build_dataset(self, spec: DatasetSpec, rows: Any) -> Any:
         """The rows as a `datasets.Dataset` with this kind's features, in a stable column order."""
-        ...
+        return self.publish.build_dataset(spec, rows)
 
     def render_card(
         self,
@@ -223,17 +233,21 @@ class TaskKind(Protocol):
         model_info: dict[str, str],
         history: list[dict],
         metrics: dict[str, Any],
-        license: str,
+        license: str = "other",
     ) -> str:
         """The dataset card (YAML header and body) for an exported dataset of this kind."""
-        ...
+        return str(
+            self.publish.render_card(
+                spec, ds, model_info=model_info, history=history, metrics=metrics, license=license
+            )
+        )
 
     def argilla_settings(self, spec: DatasetSpec) -> Any:
         """The Argilla dataset settings (fields, questions, metadata) for this kind."""
-        ...
+        return self.publish.argilla_settings(spec)
 
     def argilla_record(
         self, spec: DatasetSpec, row: dict[str, Any], dataset_name: str, position: int
     ) -> Any:
         """One row as an Argilla record, the judge's answers as suggestions; None to skip it."""
-        ...
+        return self.publish.argilla_record(spec, row, dataset_name, position)

@@ -57,7 +57,7 @@ def stage(events: list[Event]) -> str | None:
 @pytest.fixture
 def local_model(monkeypatch: pytest.MonkeyPatch, settings_env: Path) -> None:
     monkeypatch.setenv("LLM_PROVIDER", "local")
-    monkeypatch.setenv("SAMPLE_SIZE", "3")
+    monkeypatch.setenv("SAMPLE_SIZE", "2")
     monkeypatch.setenv("CONCURRENCY", "2")
     get_settings.cache_clear()
     set_provider("local")
@@ -69,20 +69,17 @@ async def test_rag_from_an_md_file_on_the_builtin_model(local_model: None) -> No
         added, problems = await conv.attach([("manual.md", MANUAL.encode())])
         assert added >= 1 and not problems
         ev = await say(
-            conv, "Questions and answers from my documents for a retrieval system, 6 rows"
+            conv,
+            "Questions and answers from my documents for a retrieval system, with hard "
+            "negatives, 4 rows",
         )
         assert stage(ev) == "contract"
         spec = (await conv.state()).values["spec"]
         assert spec["task"] == "rag" and spec["rag"]["source"] == "documents"
-        assert spec["size"] == 6
+        assert spec["rag"]["hard_negatives"] is True  # read from the request's own words
+        assert spec["size"] == 4
 
         ev = await say(conv, {"action": "approve"})
-        assert stage(ev) == "sample"
-        # the refinement is read by the tables (no model): a diff, then a new sample or review
-        ev = await say(conv, "add hard negatives")
-        assert any("hard negatives" in e.full and "→" in e.full for e in ev)
-        if stage(ev) == "contract":
-            ev = await say(conv, {"action": "approve"})
         assert stage(ev) == "sample"
         ev = await say(conv, {"action": "approve"})
         if stage(ev) == "paused":
@@ -95,7 +92,7 @@ async def test_rag_from_an_md_file_on_the_builtin_model(local_model: None) -> No
     folder = Path(state["export_dir"])
     ds = datasets.load_dataset(str(folder))["train"]
     failed = state["critique"].get("failed", 0)
-    assert ds.num_rows == 6 - failed and ds.num_rows >= 3
+    assert ds.num_rows == 4 - failed and ds.num_rows >= 2
     assert ds.column_names[:5] == [
         "context",
         "question",

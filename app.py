@@ -208,6 +208,13 @@ async def starters(user: Any = None, language: Any = None) -> list[cl.Starter]:
             label=_("A customer-support assistant"),
             message=_("Chat conversations between a bank's support assistant and its customers."),
         ),
+        cl.Starter(
+            label=_("Questions and answers for a search system"),
+            message=_(
+                "Questions and answers for a retrieval system over an online shop's help pages, "
+                "with hard negatives."
+            ),
+        ),
     ]
 
 

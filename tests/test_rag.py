@@ -123,6 +123,10 @@ class HandbookWorld:
                 rng.choice(VOCAB) for _ in range(12)
             )
             return out
+        if kind == "RagPassage":
+            seed = re.search(r"Variation seed: (\S+)", last).group(1)  # type: ignore[union-attr]
+            rng = random.Random(seed)
+            return {"text": "Ghidul magazinului: " + " ".join(rng.choice(VOCAB) for _ in range(90))}
         if kind == "RagJudgement":
             return {"reasons": "fine", "answerable": True, "supported": True, "rating": 4}
         if kind == "RagNegativeJudgement":
@@ -255,3 +259,28 @@ async def test_rag_from_documents_to_export(handbook: HandbookWorld, settings_en
     assert max(counts.values()) - min(counts.values()) <= 1
     card = (folder / "README.md").read_text()
     assert "question-answering" in card and "text-retrieval" in card
+
+
+async def test_a_romanian_request_without_documents_has_the_model_write_the_passages(
+    handbook: HandbookWorld, settings_env: Path
+) -> None:
+    async with open_graph() as graph:
+        conv = Conversation(graph, "fara-documente")
+        ev = await say(
+            conv,
+            "Întrebări și răspunsuri pentru un sistem de regăsire peste paginile de ajutor ale "
+            "unui magazin online, cu negative dificile.",
+        )
+        assert stage(ev) == "contract"
+        spec = (await conv.state()).values["spec"]
+        assert spec["task"] == "rag" and spec["rag"]["source"] == "description"
+        assert spec["rag"]["hard_negatives"] is True  # „cu negative dificile”, read by the tables
+        shown = text(ev)
+        assert "pasaje: scrise de model după descrierea ta" in shown
+        assert "negative dificile (o căutare apropiată la care pasajul nu răspunde): da" in shown
+        ev = await say(conv, {"action": "approve"})
+        assert stage(ev) == "sample"
+        sample = (await conv.state()).values["sample"]
+        assert all(r["chunk_id"].startswith("gen-") and r["source"] == "generated" for r in sample)
+        assert all(r["context"].startswith("Ghidul magazinului:") for r in sample)
+        assert "Un al doilea model a verificat fiecare rând" in text(ev)

@@ -41,7 +41,7 @@ from agent.history import (
     shorten,
     shown_for,
 )
-from agent.i18n import _
+from agent.i18n import _, ngettext
 from agent.llm import resolve_provider, set_provider
 from agent.session import NOT_YOURS, SECRET, Conversation, Event, open_graph, unfinished_threads
 from agent.tools.quality import charts
@@ -334,14 +334,19 @@ async def chat_start() -> None:
     others = await unfinished_threads(_graph, owner=conv.owner, exclude=conv.thread_id)
     if others:
         tid, desc = others[0]
-        await cl.Message(
-            content=_("You have an unfinished dataset: “{description}”.", description=quoted(desc)),
-            actions=[
-                cl.Action(
-                    name="continue_thread", payload={"thread_id": tid}, label=_("Continue it")
-                )
-            ],
-        ).send()
+        # through _with_buttons: its button goes once the person answers or starts something else
+        await _with_buttons(
+            cl.Message(
+                content=_(
+                    "You have an unfinished dataset: “{description}”.", description=quoted(desc)
+                ),
+                actions=[
+                    cl.Action(
+                        name="continue_thread", payload={"thread_id": tid}, label=_("Continue it")
+                    )
+                ],
+            )
+        )
 
 
 async def _forget(message: cl.Message) -> None:
@@ -399,10 +404,12 @@ async def _on_message(message: cl.Message) -> None:
         conv = _conversation()
         payload = [(el.name, str(el.path)) for el in files]
         added, problems = await conv.attach(await asyncio.to_thread(_read_files, payload))
-        note = _(
-            "Attached: {chunks} chunk(s) from {files} file(s) for grounded conversations.",
-            chunks=added,
-            files=len(files) - len(problems),
+        used = len(files) - len(problems)
+        note = ngettext(
+            "Attached: {n} passage from {files} file; the data will be grounded in it.",
+            "Attached: {n} passages from {files} file(s); the data will be grounded in them.",
+            added,
+            files=used,
         )
         await cl.Message(content="\n".join([note, *problems])).send()
         if not message.content.strip():

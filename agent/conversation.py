@@ -70,7 +70,7 @@ def first_contract(
     # the person's own language, written by the model — when it is in that language at all
     if language.lower() not in ("english", "en") and intro.strip():
         if guess_language(intro, default=language) == language:
-            ask = intro.strip()
+            ask = f"{intro.strip()} {ask}"  # its own words first, then how to go on
     head = _("Here is the proposed contract:")
     text = f"{head}\n\n{shown}{note}{extra}\n\n{ask}"
     return Command(

@@ -43,6 +43,7 @@ pytestmark = pytest.mark.e2e
 QUICK = 120_000  # ms: a step on the scripted model server, on a busy machine
 SAMPLE = 4
 
+SECTIONS = 3  # the manual's Markdown sections: a passage each
 MANUAL = """# The coffee machine
 
 Fill the water tank up to the MAX line with cold water. The machine heats up in about forty
@@ -272,12 +273,13 @@ def test_rag_from_an_attached_manual_in_the_browser(
         _attach(page, tmp_path)
         buttons = say(page, REQUESTS[code], QUICK)
         texts = _texts(page)
-        attached = t(
-            code,
-            "Attached: {chunks} chunk(s) from {files} file(s) for grounded conversations.",
-            chunks=0,
-            files=1,
-        ).split("0")[0]
+        with i18n.using(code):  # one passage per section of the manual
+            attached = i18n.ngettext(
+                "Attached: {n} passage from {files} file; the data will be grounded in it.",
+                "Attached: {n} passages from {files} file(s); the data will be grounded in them.",
+                SECTIONS,
+                files=1,
+            )
         assert attached in texts, texts
 
         # 3. the contract in its RAG shape

@@ -196,7 +196,7 @@ async def test_rag_from_documents_to_export(handbook: HandbookWorld, settings_en
     async with open_graph() as graph:
         conv = Conversation(graph, "handbook")
         added, problems = await conv.attach([("handbook.md", HANDBOOK.encode())])
-        assert added >= 1 and problems == []
+        assert added == 6 and problems == []  # a passage per Markdown section
         ev = await say(conv, REQUEST)
         assert stage(ev) == "contract"
         spec = (await conv.state()).values["spec"]
@@ -213,8 +213,9 @@ async def test_rag_from_documents_to_export(handbook: HandbookWorld, settings_en
         assert len(sample) == 4
         chunks = {c.strip() for c in HANDBOOK.split("\n\n")}
         for row in sample:
-            # the passage is a chunk of the document, verbatim
+            # the passage is a section of the document, verbatim (its title without the marks)
             assert row["context"] in " ".join(HANDBOOK.split())
+            assert "#" not in row["context"]
             assert row["source"] == "handbook.md" and row["chunk_id"]
             assert row["answerable"] is True and row["supported"] is True
             assert "negative_retrieval" not in row
@@ -284,3 +285,29 @@ async def test_a_romanian_request_without_documents_has_the_model_write_the_pass
         assert all(r["chunk_id"].startswith("gen-") and r["source"] == "generated" for r in sample)
         assert all(r["context"].startswith("Ghidul magazinului:") for r in sample)
         assert "Un al doilea model a verificat fiecare rând" in text(ev)
+
+
+async def test_an_empty_sample_says_why_and_stays_at_the_contract(
+    handbook: HandbookWorld, settings_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.config import get_settings
+
+    monkeypatch.setenv("FAILURE_BUDGET", "0")  # the smallest budget: 20 attempts
+    get_settings.cache_clear()
+    real = handbook.__call__
+
+    def unusable(kind: str, messages: list[BaseMessage]) -> Any:
+        out = real(kind, messages)
+        return out | {"question": ""} if kind.startswith("RagAnswer") else out
+
+    with use_model(ScriptedModel(responder=unusable)):
+        async with open_graph() as graph:
+            conv = Conversation(graph, "empty")
+            await conv.attach([("handbook.md", HANDBOOK.encode())])
+            ev = await say(conv, REQUEST)
+            ev = await say(conv, {"action": "approve"})
+            assert stage(ev) == "contract"
+            said = text(ev)
+            assert "The sample came out empty:" in said
+            assert "The contract is unchanged (v1)" in said
+            assert (await conv.state()).values["spec"]["version"] == 1

@@ -575,7 +575,7 @@ async def propose(state: State) -> Command[Literal["review_contract"]]:
     return await tasks.kind(locked.get("task") or state.get("task") or "textcat").propose(state)
 
 
-async def sample(state: State) -> Command[Literal["critique"]]:
+async def sample(state: State) -> Command[Literal["critique", "review_contract"]]:
     settings = session_settings()  # the CLI's --concurrency is this session's, not the process's
     spec = _spec(state)
     k = state.get("samples_made", 0) + 1
@@ -599,6 +599,22 @@ async def sample(state: State) -> Command[Literal["critique"]]:
         chunks=_chunks(spec),
     )
     rows = sorted(read_rows(result.run_dir), key=lambda r: r["row_id"])
+    if not rows:  # nothing to critique or to scale: say why, and stay at the contract
+        why = result.reason or _("every reply of the model was unusable")
+        text = (
+            _("The sample came out empty: {why}", why=why)
+            + "\n\n"
+            + _(
+                "The contract is unchanged (v{version}). Approve to try again, or change it "
+                "(e.g. {examples}).",
+                version=spec.version,
+                examples=tasks.kind(spec).change_examples(spec),
+            )
+        )
+        return Command(
+            goto=_to("review_contract"),
+            update={"samples_made": k, "stage": "contract", "messages": [_say(text)]},
+        )
     return Command(goto="critique", update={"sample": rows, "samples_made": k})
 
 

@@ -436,7 +436,7 @@ def dataset_name(description: str, proposed: str | None, archetype: Archetype | 
     related = own | ({_stem(w) for w in _flat(archetype.name).split()} if archetype else set())
     words = [w for w in re.split(r"[^a-z0-9]+", fold(proposed or "")) if w]
     if (
-        len(words) <= 5
+        0 < len(words) <= 5
         and words[0] not in ("the", "a", "an", "my")  # "the-hotel-reviewer-s-guide"
         and any(len(w) > 2 and _stem(w) in related for w in words)
     ):

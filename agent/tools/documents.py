@@ -21,6 +21,7 @@ MAX_PAGES = 100  # a long PDF is read up to here (the user is told), so time and
 MAX_CHUNKS_PER_FILE = 400
 CHUNK_WORDS = 220
 MIN_CHUNK_WORDS = 20
+HEADING = re.compile(r"^\s*#{1,6}\s+(.+?)\s*#*\s*$")
 DOCUMENT_TAG = re.compile(r"<\s*/?\s*document\b[^>]*>", re.I)
 
 
@@ -94,11 +95,22 @@ def read_text(name: str, data: bytes, notes: list[str] | None = None) -> str:
 
 def chunk_text(text: str, *, words: int = CHUNK_WORDS) -> list[str]:
     """Paragraph-aware chunks of about `words` words; tiny leftovers join the previous chunk."""
-    paragraphs = [re.sub(r"\s+", " ", p).strip() for p in re.split(r"\n\s*\n", text)]
+    paragraphs: list[tuple[bool, str]] = []  # (starts a Markdown section, its text)
+    for raw in re.split(r"\n\s*\n", text):
+        first, _nl, rest = raw.strip().partition("\n")
+        heading = HEADING.match(first)
+        if heading:  # its title without the marks, then the section's first lines
+            raw = heading.group(1) + " " + rest
+        paragraphs.append((bool(heading), re.sub(r"\s+", " ", raw).strip()))
     chunks: list[str] = []
     current: list[str] = []
     count = 0
-    for para in filter(None, paragraphs):
+    for section, para in paragraphs:
+        if not para:
+            continue
+        if section and current and count >= MIN_CHUNK_WORDS:  # a new section, a new chunk
+            chunks.append(" ".join(current))
+            current, count = [], 0
         para_words = para.split()
         while len(para_words) > words:  # a huge paragraph is cut on word boundaries
             if current:

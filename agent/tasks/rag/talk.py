@@ -177,14 +177,15 @@ def shown(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     )
     out = []
     for r in rows:
+        # a passage can be a page long: the table shows its start, so every row stays readable
         row = {
-            _("passage"): str(r.get("context", "")),
+            _("passage"): _cell(r.get("context"), 240),
             _("question"): str(r.get("question", "")),
-            _("answer"): str(r.get("response", "")),
+            _("answer"): _cell(r.get("response"), 400),
         }
         for key, title in extra:
             if r.get(key):
-                row[title] = str(r[key])
+                row[title] = _cell(r[key], 240)
         row[_("second model")] = _verdict(r)
         out.append(row)
     return out
